@@ -1,0 +1,1 @@
+"""Benchmarks: each module writes machine-readable results under ``bench/results/``."""

@@ -1,0 +1,75 @@
+"""Shared helpers for benchmark modules.
+
+Every benchmark module ``bench/<name>.py`` has a ``main(argv=None)`` that
+measures something and calls :func:`write_result`, which writes
+``bench/results/<name>.json`` (machine-readable) and ``bench/results/<name>.md``
+(a markdown table) atomically, stamped with the date, host facts and the
+command that produced them. Numbers are never typed by hand.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+from seqkit.io import write_json, write_text
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def environment() -> dict[str, Any]:
+    import keras
+    import tensorflow as tf
+
+    return {
+        "date": _dt.datetime.now().isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+    }
+
+
+def write_result(name: str, data: dict[str, Any], markdown: str) -> Path:
+    """Write ``results/<name>.json`` and ``results/<name>.md``; returns the JSON path."""
+    env = environment()
+    payload = {"benchmark": name, "environment": env, **data}
+    path = write_json(RESULTS / f"{name}.json", payload)
+    header = f"<!-- written by bench/{name}.py on {env['date']}: {env['command']} -->\n"
+    write_text(RESULTS / f"{name}.md", header + markdown.rstrip() + "\n")
+    return path
+
+
+def md_table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
+    """Render ``rows`` as a markdown table (floats with 4 significant digits)."""
+    if not rows:
+        return "(no rows)\n"
+    columns = columns or list(rows[0])
+
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return "" if v is None else str(v)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for r in rows:
+        lines.append("| " + " | ".join(fmt(r.get(c)) for c in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def data_dir_or_skip(name: str) -> Path | None:
+    """Resolve a registered data set for a benchmark, or print why it is skipped and return None."""
+    from seqkit.data.registry import resolve
+    from seqkit.errors import SeqkitError
+
+    try:
+        return resolve(name)
+    except SeqkitError as e:
+        print(f"skipping {name}: {e}")
+        return None
