@@ -12,8 +12,9 @@ import datetime as _dt
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from seqkit.errors import SeqkitError
 

@@ -10,7 +10,9 @@ def token_embedding(vocab_size: int, dim: int, mask_zero: bool = True, name: str
     return keras.layers.Embedding(vocab_size, dim, mask_zero=mask_zero, name=name, **kwargs)
 
 
-def classification_head(x, n_classes: int, hidden: int = 0, dropout: float = 0.0, seed: int | None = None, name="classifier"):
+def classification_head(
+    x, n_classes: int, hidden: int = 0, dropout: float = 0.0, seed: int | None = None, name="classifier"
+):
     """``(batch, features)`` -> class probabilities ``(batch, n_classes)`` (sigmoid for 2 classes: ``(batch, 1)``)."""
     if hidden:
         x = keras.layers.Dense(hidden, activation="relu", name=f"{name}_hidden")(x)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 
@@ -206,7 +206,9 @@ class RecurrentStack(keras.layers.Layer):
             if bidirectional:
                 fwd = build_rnn_layer(cell, u, name=f"{cell}_{i}_fw", **kw)
                 bwd = build_rnn_layer(cell, u, go_backwards=True, name=f"{cell}_{i}_bw", **kw)
-                layer = keras.layers.Bidirectional(fwd, backward_layer=bwd, merge_mode=merge_mode, name=f"bi_{cell}_{i}")
+                layer = keras.layers.Bidirectional(
+                    fwd, backward_layer=bwd, merge_mode=merge_mode, name=f"bi_{cell}_{i}"
+                )
             else:
                 layer = build_rnn_layer(cell, u, name=f"{cell}_{i}", **kw)
             self.rnns.append(layer)
