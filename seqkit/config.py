@@ -43,6 +43,7 @@ class RecurrentConfig:
     clipnorm: float | None = 1.0
     jit_compile: bool = True
     early_stopping: int = 0
+    max_train_minutes: float | None = None
     distribute: Literal["none", "mirrored", "multi_worker"] = "none"
 
 

@@ -45,6 +45,23 @@ class NanGuard(keras.callbacks.Callback):
         self._epoch = epoch
 
 
+class TimeBudget(keras.callbacks.Callback):
+    """Stop training at the end of the first epoch that passes ``minutes`` of training time."""
+
+    def __init__(self, minutes: float):
+        super().__init__()
+        self.seconds = minutes * 60.0
+        self.stopped_at: int | None = None
+
+    def on_train_begin(self, logs=None):
+        self._t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if time.perf_counter() - self._t0 >= self.seconds:
+            self.stopped_at = epoch
+            self.model.stop_training = True
+
+
 class BestWeights(keras.callbacks.Callback):
     """Keep the weights of the best epoch by ``monitor`` in memory and restore them at the end.
 
@@ -99,6 +116,8 @@ def standard_callbacks(run_dir: Path, task: Task, cfg, resume: bool) -> tuple[li
         keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False, profile_batch=0),
         best,
     ]
+    if getattr(cfg, "max_train_minutes", None):
+        cbs.append(TimeBudget(cfg.max_train_minutes))
     if getattr(cfg, "early_stopping", 0):
         cbs.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=task.direction, patience=cfg.early_stopping))
     return cbs, nan_guard, best

@@ -1,0 +1,5 @@
+import sys
+
+from seqkit.cli import main
+
+sys.exit(main())
