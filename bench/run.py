@@ -1,0 +1,66 @@
+"""``make bench``: run every benchmark, each in its own process, and write a summary.
+
+Usage: ``python -m bench.run [NAME ...]`` (default: all). Each benchmark writes
+``bench/results/<name>.json`` and ``.md``; this collects the markdown files
+into ``bench/results/README.md`` with each run's wall time and peak memory.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import resource
+import subprocess
+import sys
+import time
+
+from bench.common import RESULTS, environment, md_table
+from seqkit.io import write_json, write_text
+
+# Cheap, machine-level measurements first; the long task trainings after.
+ORDER = ["speed", "gradients", "regularizers", "forecast", "sentiment", "ner", "charlm", "tuning"]
+
+
+def _available(name: str) -> bool:
+    return importlib.util.find_spec(f"bench.{name}") is not None
+
+
+def main(argv: list[str] | None = None) -> int:
+    names = (argv if argv is not None else sys.argv[1:]) or [n for n in ORDER if _available(n)]
+    rows = []
+    for name in names:
+        if not _available(name):
+            print(f"bench: no module bench/{name}.py", file=sys.stderr)
+            return 2
+        print(f"\n=== bench {name} ===", flush=True)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        t0 = time.perf_counter()
+        rc = subprocess.call([sys.executable, "-m", f"bench.{name}"])
+        seconds = time.perf_counter() - t0
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        # ru_maxrss of children is the largest child so far; report it only when this child raised it.
+        rows.append(
+            {
+                "benchmark": name,
+                "status": "ok" if rc == 0 else f"failed ({rc})",
+                "wall_seconds": round(seconds, 1),
+                "peak_rss_mb": round(peak / 1024, 1) if peak > before else None,
+            }
+        )
+    env = environment()
+    write_json(RESULTS / "run.json", {"environment": env, "runs": rows})
+    parts = [
+        f"# Benchmark results\n\nWritten by `make bench` (`python -m bench.run`) on {env['date']} "
+        f"(Python {env['python']}, TensorFlow {env['tensorflow']}, Keras {env['keras']}, {env['cpus']} CPUs).\n",
+        md_table(rows),
+    ]
+    for name in ORDER + [n for n in names if n not in ORDER]:
+        md = RESULTS / f"{name}.md"
+        if md.exists():
+            parts.append(f"\n## {name}\n\n" + md.read_text(encoding="utf-8"))
+    write_text(RESULTS / "README.md", "\n".join(parts))
+    print(f"\nsummary: {RESULTS / 'README.md'}")
+    return 0 if all(r["status"] == "ok" for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
