@@ -188,6 +188,19 @@ def test_from_keras_without_bias_and_default_weights():
     assert len(ref.to_keras_weights(params, use_bias=False)) == 2
 
 
+def test_from_keras_accepts_cells():
+    import keras
+
+    for cls, cell in ((keras.layers.SimpleRNNCell, "simple"), (keras.layers.LSTMCell, "lstm")):
+        c = cls(H)
+        c.build((None, D))
+        assert ref.from_keras(c).cell == cell
+    gru_cell = keras.layers.GRUCell(H, reset_after=False)
+    gru_cell.build((None, D))
+    p = ref.from_keras(gru_cell)
+    assert (p.cell, p.reset_after, p.b.shape) == ("gru", False, (3 * H,))
+
+
 def test_from_keras_weights_infers_cell():
     for cell, reset_after in CASES:
         p = ref.init_params(cell, D, H, reset_after=reset_after)
@@ -352,6 +365,12 @@ def test_hello_example_learns_ello(cell):
     assert model.losses[-1] < 0.1
     assert hello.predict(model, "hell") == "ello"
     assert hello.generate(model, "h", 4) == "hello"
+
+
+def test_hello_main_runs(capsys):
+    assert _hello_module().main(["--steps", "120", "--cell", "gru"]) == 0
+    out = capsys.readouterr().out
+    assert "predict('hell') = 'ello'" in out
 
 
 def test_hello_gradients_match_finite_differences():
