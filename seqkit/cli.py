@@ -211,6 +211,10 @@ def _cmd_data(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
+    if args.command != "data":
+        from seqkit._quiet import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
     handlers = {
         "train": _cmd_train,
         "evaluate": _cmd_evaluate,

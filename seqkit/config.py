@@ -102,7 +102,10 @@ def _coerce(value: Any, tp, field: str, source: str) -> Any:
             value = [value]  # allow `units=128` as a one-layer stack
         if not isinstance(value, (list, tuple)):
             raise bad()
-        return [_coerce(v, inner, field, source) for v in value]
+        try:
+            return [_coerce(v, inner, field, source) for v in value]
+        except SeqkitError:
+            raise bad() from None
     if origin is dict:
         if not isinstance(value, dict):
             raise bad()
