@@ -1,0 +1,1 @@
+"""Evaluation metrics (entity-level NER scores, ...)."""
