@@ -24,6 +24,39 @@ def _available(name: str) -> bool:
     return importlib.util.find_spec(f"bench.{name}") is not None
 
 
+README = RESULTS.parent.parent / "README.md"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def _update_readme(env: dict, rows: list[dict]) -> None:
+    """Replace the block between the bench markers in the top-level README with the latest headline table."""
+    if not README.exists():
+        return
+    text = README.read_text(encoding="utf-8")
+    if START not in text or END not in text:
+        return
+    headline = RESULTS / "headline.md"
+    lines = [
+        START,
+        f"Latest run: {env['date']}, `make bench` (`python -m bench.run {' '.join(r['benchmark'] for r in rows)}`), "
+        f"{env['cpus']} CPUs, TensorFlow {env['tensorflow']}, Keras {env['keras']}.",
+        "",
+    ]
+    for row in rows:
+        md = RESULTS / f"{row['benchmark']}.md"
+        if md.exists():
+            body = "\n".join(
+                line for line in md.read_text(encoding="utf-8").splitlines() if not line.startswith("<!--")
+            )
+            lines += [f"#### {row['benchmark']}", "", body.strip(), ""]
+    if headline.exists():
+        lines.insert(3, headline.read_text(encoding="utf-8"))
+    lines.append(END)
+    before, rest = text.split(START, 1)
+    _, after = rest.split(END, 1)
+    write_text(README, before + "\n".join(lines) + after)
+
+
 def main(argv: list[str] | None = None) -> int:
     names = (argv if argv is not None else sys.argv[1:]) or [n for n in ORDER if _available(n)]
     rows = []
@@ -58,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         if md.exists():
             parts.append(f"\n## {name}\n\n" + md.read_text(encoding="utf-8"))
     write_text(RESULTS / "README.md", "\n".join(parts))
+    _update_readme(env, rows)
     print(f"\nsummary: {RESULTS / 'README.md'}")
     return 0 if all(r["status"] == "ok" for r in rows) else 1
 
