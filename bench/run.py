@@ -42,13 +42,13 @@ def _update_readme(env: dict, rows: list[dict]) -> None:
         f"{env['cpus']} CPUs, TensorFlow {env['tensorflow']}, Keras {env['keras']}.",
         "",
     ]
-    for row in rows:
-        md = RESULTS / f"{row['benchmark']}.md"
+    for name in ORDER:
+        md = RESULTS / f"{name}.md"
         if md.exists():
             body = "\n".join(
                 line for line in md.read_text(encoding="utf-8").splitlines() if not line.startswith("<!--")
             )
-            lines += [f"#### {row['benchmark']}", "", body.strip(), ""]
+            lines += [f"#### {name}", "", body.strip(), ""]
     if headline.exists():
         lines.insert(3, headline.read_text(encoding="utf-8"))
     lines.append(END)
