@@ -91,7 +91,17 @@ def test_constraints_forbid_invalid_iob2_and_iobes():
     assert [tags[k] for k in np.asarray(path)[0]][0] != "I-PER"
 
 
-def test_crf_model_trains_jit_and_saves(tmp_path):
+@pytest.fixture
+def xla_allowed():
+    # Keras turns jit_compile off while TensorFlow op determinism is on (the autouse seed fixture enables it).
+    from tensorflow.python.framework import config as tf_config
+
+    tf_config.disable_op_determinism()
+    yield
+    tf_config.enable_op_determinism()
+
+
+def test_crf_model_trains_jit_and_saves(tmp_path, xla_allowed):
     keras.utils.set_random_seed(0)
     tags = ["O", "B-X", "I-X"]
     inp = keras.Input((None,), dtype="int32")
@@ -106,6 +116,7 @@ def test_crf_model_trains_jit_and_saves(tmp_path):
     y[:, 0] = np.where(y[:, 0] == 2, 1, y[:, 0])
     y = np.where((y == 2) & (np.roll(y, 1, axis=1) == 0), 1, y)
     hist = model.fit(x, y, epochs=3, batch_size=4, verbose=0)
+    assert model.jit_compile  # the forward algorithm and its gradient compile with XLA
     assert np.isfinite(hist.history["loss"]).all() and hist.history["loss"][-1] < hist.history["loss"][0]
     path = tmp_path / "m.keras"
     model.save(path)
@@ -115,6 +126,10 @@ def test_crf_model_trains_jit_and_saves(tmp_path):
     b, _ = loaded.get_layer("crf").decode(loaded(x), x > 0)
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert loaded.get_layer("crf").get_config() == crf.get_config()
+    import tensorflow as tf
+
+    decode = tf.function(lambda e, m: crf.decode(e, m)[0], jit_compile=True)
+    np.testing.assert_array_equal(np.asarray(decode(model(x), x > 0)), np.asarray(a))
 
 
 def test_crf_loss_ignores_keras_mask_and_handles_single_step():

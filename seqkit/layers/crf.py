@@ -62,7 +62,12 @@ def allowed_transitions(tags: Sequence[str], scheme: str) -> tuple[np.ndarray, n
     return start, trans, end
 
 
-def _time_major(x):
+def _steps(emissions, mask):
+    """Steps 1.. as one time-major tensor ``(time - 1, batch, n + 1)``: emissions with the mask appended.
+
+    One tensor, because the TensorFlow backend's ``scan`` cannot check several inputs of unknown length.
+    """
+    x = ops.concatenate([emissions[:, 1:], ops.cast(mask[:, 1:, None], emissions.dtype)], axis=-1)
     return ops.moveaxis(x, 1, 0)
 
 
@@ -78,15 +83,17 @@ def crf_log_norm(emissions, mask, transitions, start, end):
         ``(batch,)`` log Z.
     """
     alpha0 = start[None, :] + emissions[:, 0]
+    steps = ops.shape(emissions)[1]
 
-    def step(alpha, x):
-        e, m = x
+    def body(i, alpha):
+        e = ops.take(emissions, i, axis=1)
+        m = ops.take(mask, i, axis=1)
         nxt = ops.logsumexp(alpha[:, :, None] + transitions[None], axis=1) + e
         # Padded steps leave alpha unchanged, so padding adds nothing to Z.
-        alpha = ops.where(m[:, None], nxt, alpha)
-        return alpha, None
+        return i + 1, ops.where(m[:, None], nxt, alpha)
 
-    alpha, _ = ops.scan(step, alpha0, (_time_major(emissions[:, 1:]), _time_major(mask[:, 1:])))
+    # A while loop with a known trip count (not scan): XLA can only differentiate bounded loops.
+    _, alpha = ops.while_loop(lambda i, a: i < steps, body, (1, alpha0), maximum_iterations=steps - 1)
     return ops.logsumexp(alpha + end[None, :], axis=1)
 
 
@@ -115,7 +122,7 @@ def viterbi_decode(emissions, mask, transitions, start, end):
 
     def forward(carry, x):
         score, _ = carry
-        e, m = x
+        e, m = x[:, :-1], x[:, -1] > 0
         cand = score[:, :, None] + transitions[None]  # (batch, from, to)
         best_prev = ops.cast(ops.argmax(cand, axis=1), "int32")
         nxt = ops.max(cand, axis=1) + e
@@ -125,7 +132,7 @@ def viterbi_decode(emissions, mask, transitions, start, end):
         return out, out
 
     init = (score0, ops.zeros_like(identity) + ops.zeros_like(ops.cast(score0, "int32")))
-    (score, _), (_, backptrs) = ops.scan(forward, init, (_time_major(emissions[:, 1:]), _time_major(mask[:, 1:])))
+    (score, _), (_, backptrs) = ops.scan(forward, init, _steps(emissions, mask))
     score = score + end[None, :]
     last = ops.cast(ops.argmax(score, axis=1), "int32")
 
