@@ -152,7 +152,10 @@ def _batches_dataset(encoded, y, batch_size: int, shuffle: bool, seed: int, pad_
     if with_bigrams:
         spec["bigrams"] = tf.TensorSpec((None, None), tf.int32)
     y_spec = tf.TensorSpec((None,) + y.shape[1:], y.dtype)
-    return tf.data.Dataset.from_generator(gen, output_signature=(spec, y_spec)).prefetch(2)
+    ds = tf.data.Dataset.from_generator(gen, output_signature=(spec, y_spec))
+    # The batch count is the same every epoch; telling tf.data lets Keras show progress from the first epoch.
+    n_batches = len(length_batches(lengths, batch_size, shuffle, np.random.default_rng(0)))
+    return ds.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(2)
 
 
 def _targets(ids: np.ndarray, n_classes: int) -> np.ndarray:
