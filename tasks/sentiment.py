@@ -170,24 +170,35 @@ class TextClassifier:
     ids -> probabilities step is one compiled ``tf.function`` call.
     """
 
-    def __init__(self, model, vectorizer: Vectorizer, labels: list[str], batch_size: int = 256):
+    def __init__(
+        self,
+        model,
+        vectorizer: Vectorizer,
+        labels: list[str],
+        batch_size: int = 256,
+        jit: bool = True,
+        pad_to: int = 64,
+    ):
+        import math
+
         import tensorflow as tf
 
         self.model = model
         self.vectorizer = vectorizer
         self.labels = list(labels)
         self.batch_size = batch_size
-        spec = {"tokens": tf.TensorSpec((None, None), tf.int32)}
-        if vectorizer.bigram_vocab:
-            spec["bigrams"] = tf.TensorSpec((None, None), tf.int32)
-        self._call = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+        # XLA-compiled per padded shape: one review is ~3x faster than the graph-mode loop (bench/sentiment.py).
+        # Lengths are rounded up to ``pad_to`` so only a handful of shapes are ever compiled; padding is masked.
+        region = getattr(model.get_layer("regions"), "size", 1) if _has_layer(model, "regions") else 1
+        self.pad_to = math.lcm(pad_to, region)
+        self._call = tf.function(lambda x: model(x, training=False), jit_compile=jit)
 
     def proba_encoded(self, encoded: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
         out = np.zeros((len(encoded), len(self.labels)), dtype=np.float32)
         lengths = [len(ids) for ids, _ in encoded]
         for idx in length_batches(lengths, self.batch_size, shuffle=False):
-            x = pad_batch([encoded[i] for i in idx], 1, bool(self.vectorizer.bigram_vocab))
-            p = self._call(x).numpy()
+            x = pad_batch([encoded[i] for i in idx], self.pad_to, bool(self.vectorizer.bigram_vocab))
+            p = np.asarray(self._call(x))
             out[idx] = np.concatenate([1.0 - p, p], axis=1) if p.shape[1] == 1 else p
         return out
 
@@ -203,6 +214,10 @@ class TextClassifier:
         p = self.predict_proba(texts)
         k = p.argmax(axis=1)
         return [{"label": self.labels[j], "probability": float(p[i, j])} for i, j in enumerate(k)]
+
+
+def _has_layer(model, name: str) -> bool:
+    return any(layer.name == name for layer in model.layers)
 
 
 # --- the task -------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from seqkit.data.text import (
     truncate,
 )
 from seqkit.errors import SeqkitError
-from tasks.sentiment import TASK, write_fixture_csv
+from tasks.sentiment import TASK, TextClassifier, write_fixture_csv
 
 TINY = dict(
     vocab_size=40,
@@ -174,6 +174,9 @@ def test_raw_text_predict_cli_python_and_csv(binary_run, tmp_path, capsys):
     assert all(0.5 <= o["probability"] <= 1.0 for o in out)
     p = clf.predict_proba(["x " * 500])  # longer than max_length: truncated, still one row
     assert p.shape == (1, 2) and np.isclose(p.sum(), 1.0)
+    texts = ["a wonderful film", "boring", "great great plot and moving acting but dull end"]
+    plain = TextClassifier(clf.model, clf.vectorizer, clf.labels, jit=False, pad_to=1)  # padding is masked out
+    np.testing.assert_allclose(plain.predict_proba(texts), clf.predict_proba(texts), atol=1e-5)
 
     capsys.readouterr()
     assert main(["predict", "--model", str(run), "a wonderful film"]) == 0
