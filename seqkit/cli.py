@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="tune directory (default tune/TASK)")
     p.add_argument("--project", default="search", help="keras-tuner project name inside --out")
     p.add_argument("--overwrite", action="store_true", help="start a new search instead of resuming")
+    p.add_argument("--minutes", type=float, help="start no new trial after this many minutes of search")
 
     p = sub.add_parser("sample", help="generate text with a character language model")
     p.add_argument("--model", required=True, metavar="RUN_DIR")
@@ -180,6 +181,7 @@ def _cmd_tune(args) -> int:
         space_file=args.space,
         project=args.project,
         overwrite=args.overwrite,
+        minutes=args.minutes,
     )
     print(json.dumps(summary, indent=2, sort_keys=True, default=str))
     return 0

@@ -35,6 +35,7 @@ import os
 import random
 import time
 import typing
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -330,7 +331,11 @@ class TrialData:
     def _prepare(self, cfg):
         prepared = self.task.prepare(cfg, self.data, for_tuning=True)
         if prepared.test is not None:
-            raise SeqkitError(f"task '{self.task.name}': prepare(for_tuning=True) must not load the test set")
+            # The task broke its contract; the search still never sees the test set.
+            warnings.warn(
+                f"task '{self.task.name}': prepare(for_tuning=True) loaded a test set; it is dropped", stacklevel=2
+            )
+            prepared = dataclasses.replace(prepared, test=None)
         return prepared
 
     def for_trial(self, cfg):
@@ -485,6 +490,14 @@ def _tuner_mixin(kt, out: Path, clear_session: bool):
                 writer()
             gc.collect()
 
+        def pre_create_trial(self):
+            super().pre_create_trial()
+            deadline = getattr(self, "_seqkit_deadline", None)  # set for single-process searches only
+            if deadline is not None and time.monotonic() > deadline:
+                # Out of time: no new trial (a killed trial waiting for retry still runs).
+                n = len(self.oracle.trials)
+                self.oracle.max_trials = min(self.oracle.max_trials or n, n)
+
         def search(self, *args, **kwargs):
             from keras_tuner.src.distribute import utils as dist_utils
 
@@ -536,7 +549,15 @@ def make_tuner(
     objective = kt.Objective(task.objective, direction=task.direction)
     base = {"hyperband": kt.Hyperband, "bayesian": kt.BayesianOptimization, "random": kt.RandomSearch}[kind]
     cls = type(f"Seqkit{base.__name__}", (_tuner_mixin(kt, out, clear_session), base), {})
-    common = dict(objective=objective, seed=cfg.seed, directory=str(out), project_name=project, overwrite=overwrite)
+    common = dict(
+        objective=objective,
+        seed=cfg.seed,
+        directory=str(out),
+        project_name=project,
+        overwrite=overwrite,
+        # Some corners of a space fail (e.g. a regulariser a cell does not support); keep searching.
+        max_consecutive_failed_trials=5,
+    )
     if kind == "hyperband":
         tuner = cls(hypermodel, max_epochs=max_epochs, factor=3, **common)
     elif kind == "bayesian":
@@ -551,6 +572,28 @@ def make_tuner(
 # --------------------------------------------------------------------------------------------
 # results
 # --------------------------------------------------------------------------------------------
+def baseline_objective(task: Task, cfg, data: DataArgs, epochs: int | None = None) -> float | None:
+    """The validation objective of ``cfg`` itself, trained the way a trial is (for "tuned vs default")."""
+    import keras
+
+    from seqkit.training import BestWeights, NanGuard, TimeBudget
+
+    cache = TrialData(task, data)
+    keras.backend.clear_session()
+    prepared = cache.for_trial(cfg)
+    model = task.build_model(cfg, prepared.info)
+    best = BestWeights(task.objective, task.direction)
+    cbs = [NanGuard(), *task.callbacks(cfg, prepared)]
+    if getattr(cfg, "early_stopping", 0):
+        cbs.append(
+            keras.callbacks.EarlyStopping(monitor=task.objective, mode=task.direction, patience=cfg.early_stopping)
+        )
+    if getattr(cfg, "max_train_minutes", None):
+        cbs.append(TimeBudget(cfg.max_train_minutes))
+    task.fit(model, cfg, prepared, [*cbs, best], epochs=int(epochs or cfg.epochs))
+    return best.best
+
+
 def trial_rows(tuner, cfg, space: dict[str, Any], max_epochs: int) -> list[dict[str, Any]]:
     """One row per trial: id, status, searched fields (as config values), epochs, objective, seconds."""
     rows = []
@@ -682,6 +725,7 @@ def tune(
     space_file: str | os.PathLike | None = None,
     project: str = "search",
     overwrite: bool = False,
+    minutes: float | None = None,
     clear_session: bool = True,
 ) -> dict[str, Any]:
     """Search ``task``'s config space; write the trial table, ``best.yaml`` and ``best_model.keras`` into ``out``.
@@ -689,7 +733,8 @@ def tune(
     Rerunning with the same arguments resumes a killed search. Under
     keras-tuner's distributed environment variables (``KERASTUNER_TUNER_ID``,
     ``KERASTUNER_ORACLE_IP``, ``KERASTUNER_ORACLE_PORT``) the chief serves the
-    oracle and writes the results; workers only run trials.
+    oracle and writes the results; workers only run trials. With ``minutes``
+    no trial starts after that much search time (single-process searches).
     """
     if tuner not in TUNERS:
         raise SeqkitError(f"--tuner must be one of {', '.join(TUNERS)}, got {tuner!r}")
@@ -774,6 +819,8 @@ def tune(
 
     if not distributed:
         kt_tuner._seqkit_on_trial_end = lambda: write_results(final=False)
+        if minutes:
+            kt_tuner._seqkit_deadline = time.monotonic() + 60.0 * minutes
     kt_tuner.search(epochs=max_epochs, verbose=2)
     if distributed and not chief:
         log = out / "tuners" / f"{tuner_id}.json"

@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--project", default="search")
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--minutes", type=float)
     for name in ("--data", "--train", "--valid", "--test"):
         p.add_argument(name)
     args = p.parse_args(argv)
@@ -142,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             space_file=args.space,
             project=args.project,
             overwrite=args.overwrite,
+            minutes=args.minutes,
         )
     except SeqkitError as e:
         print(f"seqkit: error: {e}", file=sys.stderr)
