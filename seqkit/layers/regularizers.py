@@ -485,9 +485,13 @@ def build_recurrent_dropout(
         )
     if cell not in _KERAS_LAYERS:
         raise ValueError(f"cell must be one of {sorted(_KERAS_LAYERS)}, got {cell!r}")
+    # A non-zero recurrent_dropout rules out cuDNN anyway; saying so keeps the model XLA-compilable
+    # (a Keras LSTM/GRU that might use cuDNN turns jit_compile off for the whole model).
+    extra = {} if cell == "simple" else {"use_cudnn": False}
     return _KERAS_LAYERS[cell](
         units,
         recurrent_dropout=rate or recurrent_dropout,
+        **extra,
         seed=_direction_seed(seed, go_backwards),
         return_sequences=return_sequences,
         return_state=return_state,
