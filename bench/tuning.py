@@ -1,0 +1,228 @@
+"""Tuning benchmark: memory over a long search, and what a Hyperband budget buys over the defaults.
+
+``python -m bench.tuning --memory`` runs a 20-trial search of the tiny synthetic
+task twice, in fresh processes, with and without clearing the Keras session
+between trials, and records peak RSS and RSS after each trial.
+
+``python -m bench.tuning --quality [--tasks forecast ner] [--minutes 30]``
+trains each task's default config once and runs a Hyperband search of
+``--minutes`` on its standard data (test set untouched), and records the
+validation objective of both. Run it under the CPU lock; it takes
+``len(tasks) * (minutes + default training)``.
+
+Both parts write into ``bench/results/tuning.{json,md}``; a run of one part keeps
+the other part's last numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import RESULTS, md_table, write_result
+
+TINY_SPACE = """\
+replace: true
+units: {type: choice, values: [2, 4, 8]}
+learning_rate: {type: float, min: 0.003, max: 0.03, sampling: log}
+cell: {type: choice, values: [gru, lstm]}
+"""
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def memory_child(mode: str, trials: int, out: Path) -> dict[str, Any]:
+    """Run the tiny search in this process; return peak RSS and RSS after each trial (MB)."""
+    from seqkit.task import DataArgs
+    from seqkit.tuning import tune
+    from seqkit.tuning_toy import TASK, ToyConfig
+
+    space = out / "space.yaml"
+    space.write_text(TINY_SPACE)
+    log = out / "tune" / "tuners" / "tuner0.json"
+    after_trial: list[float] = []
+    stop = threading.Event()
+
+    def sample():
+        seen = 0
+        while not stop.is_set():
+            n = len(json.loads(log.read_text())) if log.exists() else 0
+            if n > seen:
+                after_trial.extend([round(_rss_mb(), 1)] * (n - seen))
+                seen = n
+            time.sleep(0.05)
+
+    start_rss = _rss_mb()
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    t0 = time.perf_counter()
+    summary = tune(
+        TASK,
+        ToyConfig(),
+        DataArgs(),
+        out=out / "tune",
+        tuner="random",
+        trials=trials,
+        max_epochs=1,
+        space_file=space,
+        overwrite=True,
+        clear_session=mode == "clear",
+    )
+    seconds = time.perf_counter() - t0
+    time.sleep(0.2)
+    stop.set()
+    t.join()
+    return {
+        "mode": mode,
+        "trials": summary["trials"],
+        "seconds": round(seconds, 1),
+        "rss_start_mb": round(start_rss, 1),
+        "rss_after_trial_mb": after_trial,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
+    }
+
+
+def memory(trials: int = 20) -> dict[str, Any]:
+    runs = []
+    for mode in ("clear", "keep"):
+        with tempfile.TemporaryDirectory() as d:
+            cmd = [sys.executable, "-m", "bench.tuning", "--memory-child", mode, "--trials", str(trials), "--dir", d]
+            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+            done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    for r in runs:
+        rss = r["rss_after_trial_mb"]
+        r["growth_per_trial_mb"] = round((rss[-1] - rss[0]) / max(1, len(rss) - 1), 2) if len(rss) > 1 else None
+    return {"trials": trials, "runs": runs}
+
+
+def quality(tasks: list[str], minutes: float) -> dict[str, Any]:
+    """Default config vs a ``minutes`` Hyperband search, by the task's validation objective."""
+    from seqkit.task import DataArgs, get_task
+    from seqkit.tuning import baseline_objective, tune
+
+    rows = []
+    for name in tasks:
+        task = get_task(name)
+        cfg = task.config_cls()
+        t0 = time.perf_counter()
+        default = baseline_objective(task, cfg, DataArgs())
+        default_seconds = time.perf_counter() - t0
+        with tempfile.TemporaryDirectory() as d:
+            summary = tune(
+                task,
+                cfg,
+                DataArgs(),
+                out=Path(d) / "tune",
+                tuner="hyperband",
+                trials=1000,
+                max_epochs=cfg.epochs,
+                minutes=minutes,
+                overwrite=True,
+            )
+            best_yaml = (Path(d) / "tune" / "best.yaml").read_text()
+        tuned = summary.get("best_objective")
+        better = (
+            tuned is not None
+            and default is not None
+            and (tuned < default if task.direction == "min" else tuned > default)
+        )
+        rows.append(
+            {
+                "task": name,
+                "objective": task.objective,
+                "direction": task.direction,
+                "default": default,
+                "tuned": tuned,
+                "improved": better,
+                "trials": summary["trials"],
+                "completed": summary["completed"],
+                "search_minutes": round(summary["search_seconds"] / 60.0, 1),
+                "default_train_seconds": round(default_seconds, 1),
+                "best_yaml": best_yaml,
+            }
+        )
+        print(json.dumps({k: v for k, v in rows[-1].items() if k != "best_yaml"}), flush=True)
+    return {"minutes": minutes, "tuner": "hyperband", "rows": rows}
+
+
+def _markdown(data: dict[str, Any]) -> str:
+    parts = ["# Tuning benchmark\n"]
+    mem = data.get("memory")
+    if mem:
+        parts.append(f"## Memory over a {mem['trials']}-trial search of the tiny synthetic task\n")
+        rows = [
+            {
+                "keras session between trials": "cleared" if r["mode"] == "clear" else "kept",
+                "peak RSS (MB)": r["peak_rss_mb"],
+                "RSS after trial 1 (MB)": (r["rss_after_trial_mb"] or [None])[0],
+                "RSS after last trial (MB)": (r["rss_after_trial_mb"] or [None])[-1],
+                "growth per trial (MB)": r["growth_per_trial_mb"],
+                "seconds": r["seconds"],
+            }
+            for r in mem["runs"]
+        ]
+        parts.append(md_table(rows))
+    q = data.get("quality")
+    if q:
+        parts.append(f"\n## Validation objective: default config vs a {q['minutes']}-minute Hyperband search\n")
+        cols = [
+            "task",
+            "objective",
+            "direction",
+            "default",
+            "tuned",
+            "improved",
+            "trials",
+            "completed",
+            "search_minutes",
+        ]
+        parts.append(md_table(q["rows"], cols))
+    return "\n".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.tuning")
+    p.add_argument("--memory", action="store_true", help="measure RSS over a 20-trial tiny search")
+    p.add_argument("--quality", action="store_true", help="default vs Hyperband-tuned validation objective")
+    p.add_argument("--tasks", nargs="+", default=["forecast", "ner"])
+    p.add_argument("--minutes", type=float, default=30.0)
+    p.add_argument("--trials", type=int, default=20)
+    p.add_argument("--memory-child", choices=("clear", "keep"), help=argparse.SUPPRESS)
+    p.add_argument("--dir", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.memory_child:
+        print(json.dumps(memory_child(args.memory_child, args.trials, Path(args.dir))))
+        return 0
+    if not (args.memory or args.quality):
+        args.memory = args.quality = True
+    previous = RESULTS / "tuning.json"
+    data: dict[str, Any] = {}
+    if previous.exists():
+        old = json.loads(previous.read_text())
+        data = {k: old[k] for k in ("memory", "quality") if k in old}
+    if args.memory:
+        data["memory"] = memory(args.trials)
+    if args.quality:
+        data["quality"] = quality(args.tasks, args.minutes)
+    write_result("tuning", data, _markdown(data))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
