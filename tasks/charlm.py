@@ -40,15 +40,15 @@ class CharLMConfig(RecurrentConfig):
     """
 
     cell: Literal["simple", "gru", "lstm"] = "lstm"
-    units: list[int] = dataclasses.field(default_factory=lambda: [512, 512])
+    units: list[int] = dataclasses.field(default_factory=lambda: [256, 256])
     embedding_dim: int = 64
-    inter_dropout: float = 0.1
-    seq_len: int = 128
-    batch_size: int = 64
+    inter_dropout: float = 0.0
+    seq_len: int = 64
+    batch_size: int = 32
     val_batch_size: int = 16
     valid_fraction: float = 0.1
     unknown: Literal["error", "replace"] = "replace"
-    learning_rate: float = 2e-3
+    learning_rate: float = 3e-3
     lr_decay_fraction: float = 0.5
     min_lr_ratio: float = 0.1
     clipnorm: float | None = 5.0
