@@ -56,6 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     p = argparse.ArgumentParser(prog="python -m bench.sentiment", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", help="run directory (default: a temporary one)")
+    p.add_argument(
+        "--run",
+        metavar="RUN_DIR",
+        help="measure a finished `seqkit train sentiment` run instead of training again (its config is recorded)",
+    )
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--latency-n", type=int, default=300)
     p.add_argument("--throughput-n", type=int, default=5000)
@@ -70,16 +75,27 @@ def main(argv: list[str] | None = None) -> int:
     from seqkit.training import train
     from tasks.sentiment import TASK
 
-    cfg = resolve_config(TASK.config_cls, None, args.overrides)
     tmp = None
-    if args.out is None:
-        tmp = tempfile.TemporaryDirectory(prefix="bench-sentiment-")
-        out = Path(tmp.name) / "run"
+    wall = None
+    if args.run:
+        from seqkit import io
+        from seqkit.training import config_from_run, load_run
+
+        run_dir, config = load_run(args.run, "sentiment")
+        cfg = config_from_run(TASK, config)
+        metrics = io.read_json(Path(run_dir) / "metrics.json")
     else:
-        out = Path(args.out)
-    t0 = time.perf_counter()
-    run_dir, metrics = train(TASK, cfg, DataArgs(data=str(path)), out=out, overwrite=True)
-    wall = time.perf_counter() - t0
+        cfg = resolve_config(TASK.config_cls, None, args.overrides)
+        if args.out is None:
+            tmp = tempfile.TemporaryDirectory(prefix="bench-sentiment-")
+            out = Path(tmp.name) / "run"
+        else:
+            out = Path(args.out)
+        t0 = time.perf_counter()
+        run_dir, metrics = train(TASK, cfg, DataArgs(data=str(path)), out=out, overwrite=True)
+        wall = time.perf_counter() - t0
+    default = config_to_dict(TASK.config_cls())
+    changed = {k: v for k, v in config_to_dict(cfg).items() if default.get(k) != v}
 
     clf = TASK.load(run_dir)
     test = load_split_source(path, ("test",))["test"]
@@ -106,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         "best_epoch": metrics.get("best_epoch"),
         "best_val_accuracy": metrics.get("best_val_accuracy"),
         "wall_seconds_incl_data": wall,
+        "trained_here": not args.run,
+        "config_changes_from_default": changed,
         "target": {"test_accuracy": 0.90, "train_minutes": 20.0, "latency_p50_ms": 10.0},
         "met": {
             "test_accuracy": metrics["test_accuracy"] >= 0.90,
@@ -136,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         + md_table(anchors)
         + "\nConfig: `"
         + json.dumps({k: v for k, v in config_to_dict(cfg).items() if k in _SHOWN})
-        + "`\n"
+        + "`"
+        + (f" (changed from the default: `{json.dumps(changed)}`)" if changed else " (the default config)")
+        + "\n"
     )
     write_result("sentiment", result, md)
     print(md)
