@@ -494,8 +494,8 @@ def _tuner_mixin(kt, out: Path, clear_session: bool):
             super().pre_create_trial()
             deadline = getattr(self, "_seqkit_deadline", None)  # set for single-process searches only
             if deadline is not None and time.monotonic() > deadline:
-                # Out of time: no new trial (a killed trial waiting for retry still runs).
-                n = len(self.oracle.trials)
+                # Out of time: no new trial (a killed trial waiting for retry still runs); at least one runs.
+                n = max(1, len(self.oracle.trials))
                 self.oracle.max_trials = min(self.oracle.max_trials or n, n)
 
         def search(self, *args, **kwargs):

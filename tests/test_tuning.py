@@ -203,6 +203,11 @@ def test_rerun_resumes_finished_trials_are_not_rerun_and_budget_can_grow(tmp_pat
     assert [e["trial_id"] for e in io.read_json(log)] == ["0"]
 
 
+def test_minutes_budget_stops_starting_trials(tmp_path):
+    summary = _tune(tmp_path, trials=5, minutes=1e-6)
+    assert summary["trials"] == 1 and summary["completed"] == 1
+
+
 @pytest.mark.slow
 def test_hyperband_runs_and_records_trial_epochs(tmp_path):
     import pandas as pd
