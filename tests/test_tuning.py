@@ -149,7 +149,7 @@ def _tune(tmp_path, trials=2, **kw):
     )
 
 
-def test_search_writes_table_best_config_and_model_and_best_config_retrains_to_the_same_metric(tmp_path, monkeypatch):
+def test_search_writes_table_best_config_and_model_and_best_config_retrains_to_the_same_metric(tmp_path):
     import pandas as pd
 
     from seqkit import training
@@ -174,10 +174,6 @@ def test_search_writes_table_best_config_and_model_and_best_config_retrains_to_t
     assert cfg.learning_rate == pytest.approx(best_row["learning_rate"])
     assert cfg.units == [int(best_row["units"].strip("[]"))]
     assert cfg.epochs == 2
-    from seqkit import io
-
-    # seqkit.io.save_model's temporary name ends in .tmp, which Keras refuses; save like the tuner does.
-    monkeypatch.setattr(io, "save_model", tuning._save_model)
     _, metrics = training.train(TASK, cfg, DataArgs(), out=tmp_path / "run")
     assert metrics["best_val_loss"] == pytest.approx(summary["best_objective"], rel=1e-5)
 
