@@ -221,3 +221,13 @@ def test_config_fields_replace_is_the_only_change():
     tuning.declare(hp, space, cfg)
     hp.values["learning_rate"] = 0.05
     assert tuning.config_from_values(cfg, space, hp) == dataclasses.replace(cfg, learning_rate=0.05)
+
+
+def test_distributed_helper_reports_a_chief_that_fails_to_start(tmp_path, capsys):
+    from seqkit import tuning_distributed
+
+    status = tuning_distributed.main(["toy", "--workers", "2", "--module", "no_such_module_x", "--out", str(tmp_path)])
+    assert status == 2
+    assert "the chief exited with status 1" in capsys.readouterr().err
+    assert (tmp_path / "logs" / "chief.log").exists()
+    assert not (tmp_path / "logs" / "tuner0.log").exists()  # no worker was started
