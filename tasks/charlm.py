@@ -356,7 +356,7 @@ def stdlib_corpus(max_chars: int = 300_000) -> str:
             text = path.read_text(encoding="utf-8")
         except (UnicodeDecodeError, OSError):
             continue
-        if not 2_000 <= len(text) <= 60_000 or not text.isascii():
+        if path.name.startswith("_sysconfigdata") or not 2_000 <= len(text) <= 60_000 or not text.isascii():
             continue
         parts.append(f"# file: {path.name}\n{text}")
         total += len(parts[-1])
