@@ -24,7 +24,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix + ".tmp", dir=path.parent)
+    # The real suffix stays last: writers that pick a format by extension (Keras, matplotlib) still work.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp" + path.suffix, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -90,7 +91,8 @@ def new_run_dir(task: str, out: str | os.PathLike | None, overwrite: bool = Fals
             n += 1
             out = Path("runs") / task / f"{stamp}-{n}"
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not (overwrite or resume):
+    # ``.worker-*`` folders belong to the other workers of a multi-worker run sharing this folder.
+    if out.exists() and any(not p.name.startswith(".worker-") for p in out.iterdir()) and not (overwrite or resume):
         raise SeqkitError(
             f"{out}: run directory exists and is not empty; pass --resume to continue it, "
             "--overwrite to replace its results, or choose another --out"

@@ -1,0 +1,298 @@
+"""Crash-safe training: kill + resume, no duplicate history, NaN guard, atomic run directories, safe loading.
+
+The toy task below is tiny (vocabulary 10, 4 GRU units, length 6). Running this file as a
+script (``python tests/test_reliability.py train toy ...``) is ``python -m seqkit`` with the
+toy task registered, so the SIGKILL test drives the real command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from seqkit.task import DataArgs, Prepared
+from seqkit.tuning_toy import ToyConfig, ToyTask
+
+CRASH: dict = {"at": None}  # (epoch, batch) at which the in-process run raises, simulating a kill
+
+
+class Crash(RuntimeError):
+    pass
+
+
+@dataclasses.dataclass
+class RelConfig(ToyConfig):
+    epochs: int = 4
+    n_train: int = 64
+    batch_size: int = 8
+    dropout: float = 0.25  # exercises the dropout RNG state across a resume
+    nan_labels: bool = False  # one training label is NaN: the loss diverges in epoch 1
+    nan_epoch: int = 0  # from this (1-based) epoch the weights blow up (0: never)
+
+
+class RelTask(ToyTask):
+    name = "toy"
+    config_cls = RelConfig
+
+    def prepare(self, cfg, data: DataArgs, for_tuning: bool = False) -> Prepared:
+        import tensorflow as tf
+
+        prepared = super().prepare(cfg, data, for_tuning)
+        if cfg.nan_labels:
+            x, y = self._arrays(cfg.n_train, 0)
+            y[5] = np.nan
+            prepared.train = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=cfg.seed)
+            prepared.train = prepared.train.batch(cfg.batch_size)
+        return prepared
+
+    def callbacks(self, cfg, prepared):
+        import keras
+
+        class Inject(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self.epoch = epoch
+                if cfg.nan_epoch and epoch + 1 == cfg.nan_epoch:
+                    var = self.model.trainable_variables[0]
+                    var.assign(np.full(var.shape, np.nan, dtype="float32"))
+
+            def on_train_batch_end(self, batch, logs=None):
+                if CRASH["at"] == (self.epoch, batch):
+                    raise Crash("simulated kill")
+                time.sleep(float(os.environ.get("SEQKIT_TEST_BATCH_DELAY", "0")))
+
+        return [Inject()]
+
+
+TASK = RelTask()
+
+
+def _cfg(**kw) -> RelConfig:
+    return RelConfig(**kw)
+
+
+def _train(out, cfg=None, **kw):
+    from seqkit.training import train
+
+    return train(TASK, cfg or _cfg(), DataArgs(), out=out, **kw)
+
+
+def _weights(run_dir):
+    from seqkit.training import load_model
+
+    return load_model(Path(run_dir) / "model.keras").get_weights()
+
+
+def _history(run_dir) -> list[str]:
+    return (Path(run_dir) / "history.csv").read_text().splitlines()
+
+
+# --- resume -----------------------------------------------------------------------------------
+def test_resume_after_a_crash_mid_epoch_equals_an_uninterrupted_run(tmp_path):
+    _, ref = _train(tmp_path / "ref")
+    CRASH["at"] = (2, 3)  # the middle of epoch 3
+    try:
+        with pytest.raises(Crash):
+            _train(tmp_path / "run")
+    finally:
+        CRASH["at"] = None
+    state = json.loads((tmp_path / "run" / "backup" / "latest.json").read_text())
+    assert state["epoch"] == 2
+    assert not (tmp_path / "run" / "metrics.json").exists()
+    _, metrics = _train(tmp_path / "run", resume=True)
+    # Weights, optimizer moments, dropout RNG and the tf.data shuffle order are all restored: exact.
+    assert metrics["test_loss"] == pytest.approx(ref["test_loss"], abs=1e-6)
+    assert metrics["epochs"] == ref["epochs"] == 4
+    assert metrics["best_epoch"] == ref["best_epoch"]
+    for a, b in zip(_weights(tmp_path / "run"), _weights(tmp_path / "ref")):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    rows = _history(tmp_path / "run")
+    assert len(rows) == 1 + 4 and [r.split(",")[0] for r in rows[1:]] == ["0", "1", "2", "3"]
+    assert rows == _history(tmp_path / "ref")
+
+
+def test_same_command_again_resumes_a_killed_run_automatically(tmp_path, capsys):
+    CRASH["at"] = (1, 0)
+    try:
+        with pytest.raises(Crash):
+            _train(tmp_path / "run")
+    finally:
+        CRASH["at"] = None
+    _, metrics = _train(tmp_path / "run")  # no resume flag: same config, unfinished -> continue
+    assert "resuming" in capsys.readouterr().err
+    assert metrics["epochs"] == 4 and len(_history(tmp_path / "run")) == 5
+
+
+def test_best_weights_survive_a_resume(tmp_path):
+    from seqkit.training import Checkpoint
+
+    CRASH["at"] = (3, 0)
+    try:
+        with pytest.raises(Crash):
+            _train(tmp_path / "run")
+    finally:
+        CRASH["at"] = None
+    state = Checkpoint.peek(tmp_path / "run" / "backup")
+    assert state["best_file"] and state["best"] is not None
+    _, ref = _train(tmp_path / "ref")
+    _, metrics = _train(tmp_path / "run", resume=True)
+    assert metrics["best_val_loss"] == pytest.approx(ref["best_val_loss"], abs=1e-6)
+
+
+def test_resume_refuses_a_different_config_or_a_finished_run(tmp_path):
+    from seqkit.errors import SeqkitError
+
+    _train(tmp_path / "run", _cfg(epochs=1))
+    with pytest.raises(SeqkitError, match="already finished"):
+        _train(tmp_path / "run", _cfg(epochs=1), resume=True)
+    with pytest.raises(SeqkitError, match="different config"):
+        _train(tmp_path / "run", _cfg(epochs=2), resume=True)
+    with pytest.raises(SeqkitError, match="--overwrite"):
+        _train(tmp_path / "run", _cfg(epochs=2))  # finished run, same --out: never silently replaced
+    _, metrics = _train(tmp_path / "run", _cfg(epochs=2), overwrite=True)
+    assert metrics["epochs"] == 2 and len(_history(tmp_path / "run")) == 3
+
+
+# --- NaN guard --------------------------------------------------------------------------------
+def test_nan_stops_training_and_keeps_the_last_good_weights(tmp_path):
+    from seqkit.errors import SeqkitError
+
+    _, ref = _train(tmp_path / "ref", _cfg(epochs=2))
+    with pytest.raises(SeqkitError, match=r"NaN/Inf at epoch 3, batch 1.*last good weights"):
+        _train(tmp_path / "run", _cfg(epochs=4, nan_epoch=3))
+    weights = _weights(tmp_path / "run")
+    assert all(np.isfinite(w).all() for w in weights)
+    # The best epoch before the divergence is the model saved (here: epoch 1 or 2 of the same run).
+    for a, b in zip(weights, _weights(tmp_path / "ref")):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    state = json.loads((tmp_path / "run" / "backup" / "latest.json").read_text())
+    assert state["epoch"] == 2  # the diverged epoch was never snapshotted
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_gradient_clipping_is_on_by_default():
+    from seqkit.config import RecurrentConfig
+
+    assert RecurrentConfig().clipnorm == 1.0
+
+
+# --- atomic outputs ---------------------------------------------------------------------------
+def test_run_directory_holds_only_complete_files(tmp_path):
+    run_dir, _ = _train(tmp_path / "run", _cfg(epochs=2))
+    names = sorted(p.name for p in run_dir.iterdir())
+    assert not [n for n in names if n.endswith(".tmp") or n.startswith(".")]
+    for name in ("config.json", "metrics.json", "model.keras", "history.csv", "learning_curves.png", "logs"):
+        assert name in names
+    backup = sorted(p.name for p in (run_dir / "backup").iterdir())
+    assert "latest.json" in backup and "epoch-0002" in backup and not [n for n in backup if n.startswith(".tmp")]
+
+
+def test_an_existing_run_directory_is_never_silently_overwritten(tmp_path):
+    from seqkit.errors import SeqkitError
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(SeqkitError, match="not empty"):
+        _train(out, _cfg(epochs=1))
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+# --- safe loading -----------------------------------------------------------------------------
+def test_a_model_with_a_lambda_layer_is_refused(tmp_path):
+    import keras
+
+    from seqkit.errors import SeqkitError
+    from seqkit.training import load_model
+
+    inputs = keras.Input((3,))
+    outputs = keras.layers.Lambda(lambda x: x * 2)(inputs)
+    path = tmp_path / "evil.keras"
+    keras.Model(inputs, outputs).save(path)
+    with pytest.raises(SeqkitError, match=r"evil.keras: refused to load") as e:
+        load_model(path)
+    assert "\n" not in str(e.value)
+
+
+def test_a_truncated_model_file_is_a_one_line_error(tmp_path):
+    from seqkit.errors import SeqkitError
+    from seqkit.training import load_model
+
+    run_dir, _ = _train(tmp_path / "run", _cfg(epochs=1))
+    data = (run_dir / "model.keras").read_bytes()
+    bad = tmp_path / "cut.keras"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(SeqkitError, match="cut.keras"):
+        load_model(bad)
+
+
+# --- a real kill through the command line ------------------------------------------------------
+def _cli(out, *extra, env=None):
+    return [sys.executable, __file__, "train", "toy", "--out", str(out), "--set", "epochs=5", *extra]
+
+
+def _env(**kw):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **kw)
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    return env
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume_from_the_command_line(tmp_path):
+    ref = subprocess.run(_cli(tmp_path / "ref"), env=_env(), capture_output=True, text=True, timeout=300)
+    assert ref.returncode == 0, ref.stderr
+    proc = subprocess.Popen(_cli(tmp_path / "run"), env=_env(SEQKIT_TEST_BATCH_DELAY="0.05"))
+    latest = tmp_path / "run" / "backup" / "latest.json"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if latest.exists() and json.loads(latest.read_text())["epoch"] >= 2:
+            break
+        time.sleep(0.05)
+    time.sleep(0.15)  # a few batches into the next epoch
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "run" / "metrics.json").exists()
+    r = subprocess.run(_cli(tmp_path / "run", "--resume"), env=_env(), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    got = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    want = json.loads((tmp_path / "ref" / "metrics.json").read_text())
+    assert got["epochs"] == want["epochs"] == 5
+    assert got["test_loss"] == pytest.approx(want["test_loss"], abs=1e-6)
+    assert _history(tmp_path / "run") == _history(tmp_path / "ref")
+
+
+@pytest.mark.slow
+def test_cli_nan_exits_2_with_one_line(tmp_path):
+    r = subprocess.run(
+        _cli(tmp_path / "run", "--set", "nan_labels=true"), env=_env(), capture_output=True, text=True, timeout=300
+    )
+    assert r.returncode == 2, r.stderr
+    err = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(err) == 1 and "training diverged" in err[0] and "Traceback" not in r.stderr
+    assert all(np.isfinite(w).all() for w in _weights(tmp_path / "run"))
+
+
+def register_toy() -> None:
+    """Make ``toy`` a task name the command line accepts (only in this process)."""
+    import seqkit.cli
+    import seqkit.task
+
+    names = (*seqkit.task.TASK_NAMES, "toy")
+    seqkit.task.TASK_NAMES = seqkit.cli.TASK_NAMES = names
+    sys.modules["tasks.toy"] = sys.modules[__name__]
+
+
+if __name__ == "__main__":
+    register_toy()
+    from seqkit.cli import main
+
+    sys.exit(main(sys.argv[1:]))
