@@ -440,7 +440,7 @@ class ForecastTask(Task):
         secs = time.perf_counter() - t0
         best.restore()
         if run_dir is not None:
-            save_keras(model, Path(run_dir) / "models" / f"{combo['setting']}_{combo['horizon']}.keras")
+            io.save_model(model, Path(run_dir) / "models" / f"{combo['setting']}_{combo['horizon']}.keras")
         return model, secs
 
     # --- prediction -----------------------------------------------------------------------------
@@ -520,24 +520,7 @@ class ForecastTask(Task):
         return DataArgs(data=str(path)), overrides
 
     def predict_inputs(self, directory: Path) -> list[str]:
-        return []
-
-
-def save_keras(model, path: Path) -> Path:
-    """Save atomically under a temporary name that still ends in ``.keras`` (Keras checks the suffix)."""
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.keras", dir=path.parent)
-    os.close(fd)
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+        return [str(Path(directory) / "series.csv")]
 
 
 def write_fixture_csv(path: Path, n: int, start: str = "2020-01-01") -> Path:
