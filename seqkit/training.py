@@ -18,6 +18,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,10 @@ from seqkit.errors import SeqkitError
 from seqkit.plots import plot_history
 from seqkit.seed import set_seed
 from seqkit.task import DataArgs, Task
+
+# Keras warns on every fit of a tf.data pipeline that its (default) shuffle=True is ignored:
+# the pipelines shuffle themselves, and the CLI promises one line per error on stderr.
+warnings.filterwarnings("ignore", message=r"`shuffle=True` was passed", category=UserWarning)
 
 
 def _finite(value) -> bool:
