@@ -27,30 +27,6 @@ ANCHORS = {
 }
 
 
-def _ensure_atomic_keras_save() -> None:
-    """Guard: Keras only saves to names ending in ``.keras``; make the atomic temp name end in it."""
-    from seqkit import io
-
-    with tempfile.TemporaryDirectory() as d, io.atomic_path(Path(d) / "m.keras") as tmp:
-        ok = str(tmp).endswith(".keras")
-    if ok:
-        return
-
-    def save_model(model, path):
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.keras", dir=path.parent)
-        os.close(fd)
-        try:
-            model.save(tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return path
-
-    io.save_model = save_model
-
-
 def screenshot(page: Path, png: Path) -> str:
     """Screenshot ``page`` with headless chromium; returns a status message."""
     exe = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -104,7 +80,6 @@ def main(argv: list[str] | None = None) -> int:
     from seqkit.training import train
     from tasks.charlm import TASK, CharLMConfig
 
-    _ensure_atomic_keras_save()
     cfg = resolve_config(CharLMConfig, None, args.overrides)
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="bench-charlm-")) / "run"
     run_dir, metrics = train(TASK, cfg, DataArgs(), out=out, overwrite=True)

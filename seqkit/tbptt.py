@@ -110,7 +110,9 @@ class TBPTTTrainer:
         cbs.on_train_begin()
         # BackupAndRestore sets this when it resumed a killed run.
         initial_epoch = max(initial_epoch, int(getattr(model, "_initial_epoch", 0) or 0))
-        t_start = time.perf_counter()
+        # A resumed run has already spent some of its time budget (the time callbacks know how much).
+        spent = max([float(getattr(cb, "elapsed_seconds", 0.0) or 0.0) for cb in callbacks] + [0.0])
+        t_start = time.perf_counter() - spent
         stats = {"train_chars": 0, "train_step_seconds": 0.0, "compile_seconds": 0.0, "steps": 0}
         timed_out = False
         lr_var = model.optimizer.learning_rate
