@@ -139,8 +139,8 @@ class Plan:
 
 
 def _defaults(cfg: ForecastConfig, explicit_csv: bool) -> dict[str, Any]:
-    if not explicit_csv and cfg.dataset in DATASETS:
-        return DATASETS[cfg.dataset]
+    if (not explicit_csv and cfg.dataset in DATASETS) or cfg.protocol == "ett":
+        return DATASETS["etth1" if cfg.protocol == "ett" else cfg.dataset]
     if cfg.dataset not in DATASETS and cfg.dataset != "csv":
         raise SeqkitError(f"unknown dataset '{cfg.dataset}'; choose {', '.join(DATASETS)} or give --data FILE.csv")
     base = dict(DATASETS.get(cfg.dataset, {})) if cfg.dataset != "etth1" else {}
