@@ -75,8 +75,8 @@ def _json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def new_run_dir(task: str, out: str | os.PathLike | None, overwrite: bool = False, resume: bool = False) -> Path:
-    """Create the run directory for ``task``.
+def check_run_dir(task: str, out: str | os.PathLike | None, overwrite: bool = False, resume: bool = False) -> Path:
+    """The run directory ``new_run_dir`` would use, checked but not created.
 
     ``out`` defaults to ``runs/<task>/<timestamp>``. An existing non-empty
     directory is only reused with ``resume`` (continue a killed run) or
@@ -91,11 +91,19 @@ def new_run_dir(task: str, out: str | os.PathLike | None, overwrite: bool = Fals
             n += 1
             out = Path("runs") / task / f"{stamp}-{n}"
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SeqkitError(f"{out}: exists and is not a directory; choose another --out")
     # ``.worker-*`` folders belong to the other workers of a multi-worker run sharing this folder.
     if out.exists() and any(not p.name.startswith(".worker-") for p in out.iterdir()) and not (overwrite or resume):
         raise SeqkitError(
             f"{out}: run directory exists and is not empty; pass --resume to continue it, "
             "--overwrite to replace its results, or choose another --out"
         )
+    return out
+
+
+def new_run_dir(task: str, out: str | os.PathLike | None, overwrite: bool = False, resume: bool = False) -> Path:
+    """Create the run directory for ``task`` (see :func:`check_run_dir` for the rules)."""
+    out = check_run_dir(task, out, overwrite=overwrite, resume=resume)
     out.mkdir(parents=True, exist_ok=True)
     return out

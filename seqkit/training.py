@@ -441,7 +441,8 @@ def train(
     if out_path is not None and not (resume or overwrite) and _unfinished_run(out_path, config):
         resume = True
         print(f"seqkit: {out_path} holds an unfinished run of this config; resuming it", file=sys.stderr)
-    run_dir = io.new_run_dir(task.name, out, overwrite=overwrite, resume=resume)
+    # Check everything the user can get wrong (run directory, config, data) before writing anything.
+    run_dir = io.check_run_dir(task.name, out, overwrite=overwrite, resume=resume)
     if resume and (run_dir / "config.json").exists():
         if io.read_json(run_dir / "config.json") != config:
             raise SeqkitError(
@@ -449,15 +450,16 @@ def train(
             )
         if (run_dir / "metrics.json").exists():
             raise SeqkitError(f"{run_dir}: this run already finished (metrics.json); use --overwrite to train again")
+    set_seed(cfg.seed)
+    prepared = task.prepare(cfg, data)
+
+    run_dir.mkdir(parents=True, exist_ok=True)
     if overwrite and not resume:
         _clean(run_dir)
     state = Checkpoint.peek(run_dir / "backup") if resume else None
     if not resume:
         _clean_backup(run_dir)
     io.write_json(run_dir / "config.json", config)
-    set_seed(cfg.seed)
-
-    prepared = task.prepare(cfg, data)
     if strategy is not None and cfg.distribute == "multi_worker":
         prepared.train, prepared.valid = _shard_by_data(prepared.train), _shard_by_data(prepared.valid)
     with strategy_scope(cfg):
