@@ -248,10 +248,12 @@ def train_dataset(split: Split, vocab: Vocab, cfg: NerConfig, singletons: np.nda
     """A ``tf.data.Dataset`` of length-bucketed batches, reshuffled every epoch, with singleton->UNK noise."""
     import tensorflow as tf
 
-    rng = np.random.default_rng(cfg.seed)
     lengths = [len(f["words"]) for f in split.features]
 
     def gen():
+        # One draw from NumPy's global state per epoch (seeded by set_seed, saved and restored by the
+        # training checkpoints), so a resumed run sees the same batches as an uninterrupted one.
+        rng = np.random.default_rng(np.random.randint(2**31 - 1))
         for idx in length_batches(lengths, cfg.batch_size, rng):
             feats = []
             for i in idx:
