@@ -320,11 +320,43 @@ def make_strategy(cfg):
         _STRATEGY = tf.distribute.MirroredStrategy()
     elif kind == "multi_worker":
         _cluster()  # validate TF_CONFIG with a clear message
+        _patch_multi_worker_reduce()
         try:
             _STRATEGY = tf.distribute.MultiWorkerMirroredStrategy()
         except (RuntimeError, ValueError) as e:
             raise SeqkitError(f"distribute=multi_worker: cannot start the worker ({str(e).splitlines()[0]})") from None
     return _STRATEGY
+
+
+def _patch_multi_worker_reduce() -> None:
+    """Keras 3.15 all-reduces scalar fit logs across workers with ``axis=0``, which TF rejects.
+
+    Under ``MultiWorkerMirroredStrategy`` every ``fit`` step fails with "Invalid reduction
+    dimension 0 for input with 0 dimensions". Scalars are reduced with ``axis=None`` instead;
+    everything else keeps Keras' behaviour. Applied only when a multi-worker strategy is made.
+    """
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    original = tf_trainer.reduce_per_replica
+    if getattr(original, "_seqkit_patched", False):
+        return
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(strategy):
+
+            def one(v):
+                rank = getattr(v, "shape", None)
+                if rank is not None and v.shape.rank == 0:
+                    return strategy.reduce("MEAN", v, axis=None)
+                return original(v, strategy, reduction)
+
+            from keras.src import tree
+
+            return tree.map_structure(one, values)
+        return original(values, strategy, reduction)
+
+    reduce_per_replica._seqkit_patched = True
+    tf_trainer.reduce_per_replica = reduce_per_replica
 
 
 def strategy_scope(cfg):
@@ -471,7 +503,13 @@ def train(
         print(f"seqkit: resuming {run_dir} after epoch {state['epoch']}", file=sys.stderr)
         replay_shuffle(prepared.train, int(state["epoch"]))
 
-    history = task.fit(model, cfg, prepared, callbacks, epochs=cfg.epochs)
+    if strategy is not None:
+        # Keras 3.15's fit pre-builds a model that remembers its strategy by all-reducing the first
+        # batch, which fails for integer inputs under MultiWorkerMirroredStrategy. Forgetting the
+        # strategy and fitting inside its scope keeps fit distributed and builds in the first step.
+        model._distribute_strategy = None
+    with strategy_scope(cfg):
+        history = task.fit(model, cfg, prepared, callbacks, epochs=cfg.epochs)
     train_seconds = checkpoint.train_seconds()
     if nan_guard.where is not None and best.weights is None and nan_guard.last_good is not None:
         model.set_weights(nan_guard.last_good)

@@ -72,6 +72,12 @@ class RelTask(ToyTask):
 
         return [Inject()]
 
+    def evaluate(self, model, cfg, prepared, run_dir):
+        metrics = super().evaluate(model, cfg, prepared, run_dir)
+        # A fingerprint of the final weights, to compare the workers of a multi-worker run.
+        metrics["weights_checksum"] = float(sum(np.abs(w).astype("float64").sum() for w in model.get_weights()))
+        return metrics
+
 
 TASK = RelTask()
 
@@ -273,6 +279,47 @@ def test_cli_nan_exits_2_with_one_line(tmp_path):
     err = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(err) == 1 and "training diverged" in err[0] and "Traceback" not in r.stderr
     assert all(np.isfinite(w).all() for w in _weights(tmp_path / "run"))
+
+
+# --- multi-worker training ----------------------------------------------------------------------
+def _free_ports(n: int) -> list[int]:
+    import socket
+
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_two_workers_on_loopback_finish_with_identical_weights(tmp_path):
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    out = tmp_path / "run"
+    procs = []
+    for i in range(2):
+        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
+        cmd = [sys.executable, __file__, "train", "toy", "--out", str(out), "--set", "distribute=multi_worker"]
+        procs.append(
+            subprocess.Popen(
+                cmd, env=_env(TF_CONFIG=tf_config), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+        )
+    results = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=600)
+        assert p.returncode == 0, stderr[-2000:]
+        results.append(json.loads(stdout[stdout.index("{") :]))
+    chief, worker = results
+    assert chief["weights_checksum"] == pytest.approx(worker["weights_checksum"], rel=1e-6)
+    assert chief["test_loss"] == pytest.approx(worker["test_loss"], rel=1e-6)
+    assert chief["epochs"] == worker["epochs"] == 3
+    # Only the chief wrote the run directory; the worker's scratch folder is gone.
+    assert json.loads((out / "metrics.json").read_text())["weights_checksum"] == chief["weights_checksum"]
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
 
 
 def register_toy() -> None:
