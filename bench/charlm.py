@@ -141,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     anchors = "\n".join(f"- {k}: {v}" for k, v in ANCHORS.items())
     md = (
         f"# Character LM on Tiny Shakespeare ({cfg.cell} {cfg.units}, seq_len {cfg.seq_len}, "
-        f"batch {cfg.batch_size}, {n['n_params']:,} parameters)\n\n"
+        f"batch {cfg.batch_size}, {n['n_params']:,} parameters, time budget {cfg.max_train_minutes} min; "
+        "the target allows 30)\n\n"
         + md_table(rows)
         + f"\nTarget met: **{data['target_met']}**. Anchors (val loss, nats/char):\n{anchors}\n\n"
         + f"Cell page: {shot}\n\nSample (prime `ROMEO:`, temperature 0.8, seed 1):\n\n```\nROMEO:{sample}\n```\n"
