@@ -146,8 +146,13 @@ def render_page(
         "<span style='background:rgba(40,100,220,0.8)'>negative</span></span></p>",
         "<table><tr><th>property</th><th>best cells (r)</th></tr>",
     ]
+    flat = {name for name, r in corr.items() if not np.any(r)}  # e.g. no quotes in the text: nothing to rank
     for name, cells in ranked.items():
-        best = ", ".join(f"{esc(cell_names[i])} ({r:+.3f})" for i, r in cells)
+        best = (
+            "(constant in this text)"
+            if name in flat
+            else ", ".join(f"{esc(cell_names[i])} ({r:+.3f})" for i, r in cells)
+        )
         out.append(f"<tr><td>{esc(name)}</td><td>{best}</td></tr>")
     out.append("</table>")
     panels: list[tuple[int, str]] = []
@@ -155,6 +160,8 @@ def render_page(
         scores = ", ".join(f"{k} {corr[k][chosen]:+.3f}" for k in corr)
         panels.append((chosen, f"chosen cell {cell_names[chosen]}: r = {scores}"))
     for name, cells in ranked.items():
+        if name in flat:
+            continue
         for i, r in cells[:panels_per_property]:
             panels.append((i, f"{name}: cell {cell_names[i]}, r = {r:+.3f}"))
     for i, caption in panels:
