@@ -110,7 +110,7 @@ class ForecastConfig(RecurrentConfig):
     batch_size: int = 128
     learning_rate: float = 1e-3
     early_stopping: int = 3
-    max_train_minutes: float | None = 2.5
+    max_train_minutes: float | None = 2.0
 
     def validate(self, source: str) -> None:
         for s in self.settings:
