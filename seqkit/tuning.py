@@ -88,7 +88,8 @@ def default_space(cfg) -> dict[str, dict[str, Any]]:
         "batch_size": {"type": "choice", "values": sorted({max(1, bs // 2), bs, 2 * bs})},
         "clipnorm": {"type": "choice", "values": [0.5, 1.0, 5.0]},
     }
-    regs = available_regularizers()
+    # Only regularisers every searched cell supports: the others would fail whole trials.
+    regs = [r for r in available_regularizers() if all(_supports(cell, r) for cell in space["cell"]["values"])]
     if regs:
         space["regularizer"] = {"type": "choice", "values": [None, *regs]}
         space["regularizer_rate"] = {
@@ -100,6 +101,16 @@ def default_space(cfg) -> dict[str, dict[str, Any]]:
         }
     fields = {f.name for f in dataclasses.fields(cfg)}
     return {k: v for k, v in space.items() if k in fields or (k == NUM_LAYERS and "units" in fields)}
+
+
+def _supports(cell: str, regularizer: str) -> bool:
+    from seqkit.layers import build_rnn_layer
+
+    try:
+        build_rnn_layer(cell, 2, regularizer=regularizer, regularizer_rate=0.1)
+    except (ValueError, TypeError, NotImplementedError):
+        return False
+    return True
 
 
 def task_space(task: Task, cfg) -> dict[str, Any]:
@@ -559,7 +570,8 @@ def make_tuner(
         max_consecutive_failed_trials=5,
     )
     if kind == "hyperband":
-        tuner = cls(hypermodel, max_epochs=max_epochs, factor=3, **common)
+        # Brackets repeat until --trials or --minutes ends the search.
+        tuner = cls(hypermodel, max_epochs=max_epochs, factor=3, hyperband_iterations=10**6, **common)
     elif kind == "bayesian":
         tuner = cls(hypermodel, max_trials=trials, num_initial_points=max(2, trials // 3), **common)
     else:
