@@ -16,6 +16,7 @@ from seqkit.layers.regularizers import (
     RegularizedLSTMCell,
     RegularizedRNN,
     RegularizedSimpleRNNCell,
+    zoneout_rate,
 )
 from seqkit.testing import run_layer_test
 
@@ -470,6 +471,8 @@ def test_selected_from_a_task_config():
     assert isinstance(stack.rnns[0], RegularizedRNN)
     assert stack.rnns[0].cell.method == "zoneout" and stack.rnns[0].cell.rate == 0.1
     assert set(ALL) <= set(available_regularizers())
+    assert zoneout_rate(stack.rnns[0]) == 0.1
+    assert zoneout_rate(_layer("weight_drop")) == 0.0 and zoneout_rate(keras.layers.LSTM(2)) == 0.0
 
 
 def test_bad_arguments_are_rejected():

@@ -408,6 +408,22 @@ class RegularizedRNN(keras.layers.RNN):
             cell.clear_noise()
 
 
+def zoneout_rate(layer) -> float:
+    """The zoneout probability of a recurrent layer (0 for any other layer).
+
+    Code that re-implements a layer's inference step from its weights (e.g. a step-by-step
+    sampler) must mix ``h = p * h_prev + (1 - p) * h_new`` (and ``c``) with this ``p``; the
+    dropout-style regularisers need nothing, their inference step is the plain cell.
+    """
+    cell = getattr(layer, "cell", None)
+    if isinstance(cell, _RegularizedCell) and cell.method == "zoneout":
+        return cell.rate
+    return 0.0
+
+
+# Registered to demonstrate why a mask's scope matters, not to be searched by a tuner.
+DEMONSTRATION_ONLY = ("recurrent_step_dropout", "rnndrop_step")
+
 _CELLS = {"lstm": RegularizedLSTMCell, "gru": RegularizedGRUCell, "simple": RegularizedSimpleRNNCell}
 _KERAS_LAYERS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "simple": keras.layers.SimpleRNN}
 
@@ -509,10 +525,12 @@ register_regularizer("zoneout")(_builder("zoneout", "step"))
 
 __all__ = [
     "CELL_METHODS",
+    "DEMONSTRATION_ONLY",
     "SCOPES",
     "RegularizedGRUCell",
     "RegularizedLSTMCell",
     "RegularizedRNN",
     "RegularizedSimpleRNNCell",
     "regularized_layer",
+    "zoneout_rate",
 ]
