@@ -73,7 +73,8 @@ def memory_child(mode: str, trials: int, out: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     summary = tune(
         TASK,
-        ToyConfig(),
+        # Graph mode, as the real tasks train: traced functions are what a kept session accumulates.
+        ToyConfig(run_eagerly=False),
         DataArgs(),
         out=out / "tune",
         tuner="random",
