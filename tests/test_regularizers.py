@@ -347,6 +347,30 @@ def test_gru_training_step_matches_numpy(method, reset_after):
     np.testing.assert_allclose(_n(out), want, atol=1e-5)
 
 
+def test_combined_with_keras_recurrent_dropout_uses_its_per_gate_masks():
+    """``recurrent_dropout`` on top of a method: Keras' per-sequence masks, one per gate, on h_{t-1}."""
+    p, u = 0.3, 5
+    cell = RegularizedLSTMCell(u, method="zoneout", rate=p, recurrent_dropout=0.5, seed=3)
+    cell.build((None, D))
+    rng = np.random.default_rng(3)
+    x, h, c = (rng.normal(size=s).astype("float32") for s in [(B, D), (B, u), (B, u)])
+    W_x, W_h, b = cell.get_weights()
+    d = _n(cell.draw_noise(np.zeros((B, T, D), "float32")))[:, 0]
+    gate_masks = [_n(m) for m in cell.get_recurrent_dropout_mask(h)]  # what the RNN layer caches per call
+    out, (h1, c1) = cell(np.concatenate([x, d], axis=1), [h, c], training=True)
+    cell.reset_recurrent_dropout_mask()
+    a = x @ W_x + np.concatenate([(h * m) @ W_h[:, k * u : (k + 1) * u] for k, m in enumerate(gate_masks)], 1) + b
+    i, f, g, o = (a[:, k * u : (k + 1) * u] for k in range(4))
+    c_new = reference.sigmoid(f) * c + reference.sigmoid(i) * np.tanh(g)
+    h_new = reference.sigmoid(o) * np.tanh(c_new)
+    np.testing.assert_allclose(_n(h1), d[:, :u] * h + (1 - d[:, :u]) * h_new, atol=1e-5)
+    np.testing.assert_allclose(_n(c1), d[:, u:] * c + (1 - d[:, u:]) * c_new, atol=1e-5)
+    # Through the layer: trains, and inference is still the zoneout expectation of the plain cell.
+    layer = _built(_layer("zoneout", "lstm", 4, rate=p, recurrent_dropout=0.5), (B, T, D))
+    assert layer.cell.recurrent_dropout == 0.5
+    assert np.isfinite(_n(layer(_x(), training=True))).all()
+
+
 def test_simple_rnn_training_step_matches_numpy():
     p, u = 0.4, 5
     cell = RegularizedSimpleRNNCell(u, method="recurrent_dropout", rate=p, seed=3)
