@@ -394,6 +394,8 @@ class NerPredictor:
     """A trained tagger: ``predict(["Harry Potter visited Paris."])`` -> entities with character offsets."""
 
     def __init__(self, run_dir: str | Path):
+        import seqkit.layers.char  # noqa: F401 - registers CharWordEncoder for loading
+        import seqkit.layers.crf  # noqa: F401 - registers CRF
         from seqkit.training import load_model, load_run
 
         self.run_dir, _ = load_run(run_dir, "ner")

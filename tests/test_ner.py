@@ -158,3 +158,22 @@ def test_bad_input_is_a_seqkit_error(tmp_path):
     argv = ["train", "ner", "--out", str(tmp_path / "r"), "--train", str(bad), "--valid", data.valid]
     assert main([*argv, "--test", data.test]) == 2
     assert main(["train", "ner", "--out", str(tmp_path / "r2"), "--train", data.train]) == 2
+
+
+def test_predict_in_a_fresh_process(trained_run):
+    """The CLI loads the run with nothing imported beforehand (custom layers must register themselves)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    run, _ = trained_run
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-m", "seqkit", "predict", "--model", str(run), "--json", "Harry Potter visited Paris."],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-500:]
+    assert json.loads(out.stdout.strip().splitlines()[-1])["text"] == "Harry Potter visited Paris."
