@@ -273,7 +273,10 @@ def train_dataset(split: Split, vocab: Vocab, cfg: NerConfig, singletons: np.nda
         },
         tf.TensorSpec((None, None), tf.int32),
     )
-    return tf.data.Dataset.from_generator(gen, output_signature=sig).prefetch(2)
+    n_batches = math.ceil(len(lengths) / cfg.batch_size)
+    # A known length lets Keras show progress and end epochs without an "input ran out of data" warning.
+    ds = tf.data.Dataset.from_generator(gen, output_signature=sig)
+    return ds.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(2)
 
 
 # --- pretrained vectors ------------------------------------------------------------------------
