@@ -27,6 +27,8 @@ kernel is faster), default activations (``tanh`` / ``sigmoid``), ``recurrent_dro
 
 from __future__ import annotations
 
+import os
+
 import keras
 import tensorflow as tf
 from keras import activations
@@ -49,13 +51,14 @@ def _time_major(x: tf.Tensor, go_backwards: bool) -> tf.Tensor:
     return tf.reverse(x, [0]) if go_backwards else x
 
 
-def _project(x_tm: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | None) -> tf.Tensor:
+def _project(x_tm: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor) -> tf.Tensor:
     """One matmul for every step: ``(time, batch, in) @ (in, g) + bias -> (time, batch, g)``."""
-    shape = tf.shape(x_tm)
-    flat = tf.matmul(tf.reshape(x_tm, [-1, x_tm.shape[-1]]), kernel)
-    if bias is not None:
-        flat = flat + bias
-    return tf.reshape(flat, tf.concat([shape[:2], [kernel.shape[-1]]], 0))
+    return tf.einsum("tbd,dg->tbg", x_tm, kernel) + bias
+
+
+def _projection_grads(dxp: tf.Tensor, x_tm: tf.Tensor, kernel: tf.Tensor):
+    """Gradients of :func:`_project` w.r.t. ``x``, ``kernel`` and ``bias`` given ``dxp`` ``(time, batch, g)``."""
+    return tf.einsum("tbg,dg->tbd", dxp, kernel), tf.einsum("tbd,tbg->dg", x_tm, dxp), tf.reduce_sum(dxp, axis=[0, 1])
 
 
 def _mask_tm(mask, go_backwards: bool, dtype) -> tf.Tensor | None:
@@ -86,225 +89,268 @@ def _outputs(states_tm: tf.Tensor, m: tf.Tensor | None, zero_output_for_mask: bo
 
 
 def _weight_grad(prev_tm: tf.Tensor, dgates_tm: tf.Tensor) -> tf.Tensor:
-    """``sum_t prev_t^T @ dgates_t`` as one matmul over all ``time * batch`` rows."""
-    units, gates = prev_tm.shape[-1], dgates_tm.shape[-1]
-    return tf.matmul(tf.reshape(prev_tm, [-1, units]), tf.reshape(dgates_tm, [-1, gates]), transpose_a=True)
+    """``sum_t prev_t^T @ dgates_t``: one contraction over all ``time * batch`` rows after the loop."""
+    # Written as an einsum over (time, batch): under XLA this is markedly faster than a
+    # transpose_a matmul of the flattened (time * batch, .) matrices.
+    return tf.einsum("tbu,tbg->ug", prev_tm, dgates_tm)
 
 
 def _tensor_array(dtype, size, width: int) -> tf.TensorArray:
     return tf.TensorArray(dtype, size=size, element_shape=tf.TensorShape([None, width]))
 
 
-def _lstm_loop(xp, h0, c0, rk, m):
-    """LSTM recurrence over pre-projected inputs.
+def _mask_step(m, t):
+    return None if m is None else m[t]
 
-    ``xp`` ``(time, batch, 4u)`` = ``x @ kernel + bias``; ``h0``, ``c0`` ``(batch, u)``;
+
+def _lstm_forward(x, kernel, bias, h0, c0, rk, m):
+    """Forward LSTM loop; returns ``H``, ``C`` ``(time, batch, u)`` and the gates ``G`` ``(time, batch, 4u)``."""
+    units = rk.shape[0]
+    steps = tf.shape(x)[0]
+    xp = _project(x, kernel, bias)
+
+    def body(t, h, c, hs, cs, gs):
+        z = xp[t] + tf.matmul(h, rk)
+        i = tf.sigmoid(z[:, :units])
+        f = tf.sigmoid(z[:, units : 2 * units])
+        g = tf.tanh(z[:, 2 * units : 3 * units])
+        o = tf.sigmoid(z[:, 3 * units :])
+        c_new = f * c + i * g
+        h_new = o * tf.tanh(c_new)
+        mt = _mask_step(m, t)
+        if mt is not None:
+            c_new = c + mt * (c_new - c)
+            h_new = h + mt * (h_new - h)
+        return t + 1, h_new, c_new, hs.write(t, h_new), cs.write(t, c_new), gs.write(t, tf.concat([i, f, g, o], -1))
+
+    loop = (0, h0, c0, *(_tensor_array(xp.dtype, steps, w) for w in (units, units, 4 * units)))
+    _, _, _, hs, cs, gs = tf.while_loop(lambda t, *_: t < steps, body, loop, maximum_iterations=steps)
+    return hs.stack(), cs.stack(), gs.stack()
+
+
+def _lstm_backward(dH, dC, x, kernel, h0, c0, rk, m, H, C, G):
+    """Backward LSTM loop; returns the gradients of ``x``, ``kernel``, ``bias``, ``h0``, ``c0`` and ``rk``."""
+    units = rk.shape[0]
+    steps = tf.shape(H)[0]
+    h_prev = tf.concat([h0[None], H[:-1]], 0)
+    c_prev = tf.concat([c0[None], C[:-1]], 0)
+    rk_t = tf.transpose(rk)
+
+    def body(s, dh, dc, dzs):
+        t = steps - 1 - s
+        dh = dh + dH[t]
+        dc = dc + dC[t]
+        gates = G[t]
+        i = gates[:, :units]
+        f = gates[:, units : 2 * units]
+        g = gates[:, 2 * units : 3 * units]
+        o = gates[:, 3 * units :]
+        cp = c_prev[t]
+        # The unmasked new cell is recomputed rather than stored: one fused
+        # multiply-add is cheaper than another (time, batch, u) buffer.
+        tc = tf.tanh(f * cp + i * g)
+        mt = _mask_step(m, t)
+        if mt is not None:
+            dh_new, dc_new = dh * mt, dc * mt
+            # Masked steps pass the state (and so its gradient) through unchanged.
+            dh_keep, dc_keep = dh - dh_new, dc - dc_new
+        else:
+            dh_new, dc_new = dh, dc
+        dc_new = dc_new + dh_new * o * (1 - tc * tc)
+        dz = tf.concat(
+            [dc_new * g * i * (1 - i), dc_new * cp * f * (1 - f), dc_new * i * (1 - g * g), dh_new * tc * o * (1 - o)],
+            -1,
+        )
+        dh_prev = tf.matmul(dz, rk_t)
+        dc_prev = dc_new * f
+        if mt is not None:
+            dh_prev = dh_prev + dh_keep
+            dc_prev = dc_prev + dc_keep
+        return s + 1, dh_prev, dc_prev, dzs.write(t, dz)
+
+    zeros = tf.zeros_like(h0)
+    loop = (0, zeros, zeros, _tensor_array(H.dtype, steps, 4 * units))
+    _, dh0, dc0, dzs = tf.while_loop(lambda s, *_: s < steps, body, loop, maximum_iterations=steps)
+    dZ = dzs.stack()
+    return (*_projection_grads(dZ, x, kernel), dh0, dc0, _weight_grad(h_prev, dZ))
+
+
+def _gru_forward(x, kernel, bias, h0, rk, rb, m):
+    """Forward GRU loop; returns ``H`` ``(time, batch, u)`` and ``G`` = ``[z, r, hh, h @ rk_h + b]``."""
+    units = rk.shape[0]
+    steps = tf.shape(x)[0]
+    xp = _project(x, kernel, bias)
+
+    def body(t, h, hs, gs):
+        x = xp[t]
+        r_all = tf.matmul(h, rk) + rb
+        z = tf.sigmoid(x[:, :units] + r_all[:, :units])
+        r = tf.sigmoid(x[:, units : 2 * units] + r_all[:, units : 2 * units])
+        rh = r_all[:, 2 * units :]
+        hh = tf.tanh(x[:, 2 * units :] + r * rh)
+        h_new = z * h + (1 - z) * hh
+        mt = _mask_step(m, t)
+        if mt is not None:
+            h_new = h + mt * (h_new - h)
+        return t + 1, h_new, hs.write(t, h_new), gs.write(t, tf.concat([z, r, hh, rh], -1))
+
+    loop = (0, h0, _tensor_array(xp.dtype, steps, units), _tensor_array(xp.dtype, steps, 4 * units))
+    _, _, hs, gs = tf.while_loop(lambda t, *_: t < steps, body, loop, maximum_iterations=steps)
+    return hs.stack(), gs.stack()
+
+
+def _gru_backward(dH, x, kernel, h0, rk, m, H, G):
+    """Backward GRU loop; returns the gradients of ``x``, ``kernel``, ``bias``, ``h0``, ``rk`` and ``rb``."""
+    units = rk.shape[0]
+    steps = tf.shape(H)[0]
+    h_prev = tf.concat([h0[None], H[:-1]], 0)
+    rk_t = tf.transpose(rk)
+
+    def body(s, dh, dxs, drs):
+        t = steps - 1 - s
+        dh = dh + dH[t]
+        gates = G[t]
+        z = gates[:, :units]
+        r = gates[:, units : 2 * units]
+        hh = gates[:, 2 * units : 3 * units]
+        rh = gates[:, 3 * units :]
+        mt = _mask_step(m, t)
+        dh_new = dh if mt is None else dh * mt
+        da_h = dh_new * (1 - z) * (1 - hh * hh)
+        da_z = dh_new * (h_prev[t] - hh) * z * (1 - z)
+        da_r = da_h * rh * r * (1 - r)
+        dr = tf.concat([da_z, da_r, da_h * r], -1)
+        dh_prev = dh_new * z + tf.matmul(dr, rk_t)
+        if mt is not None:
+            dh_prev = dh_prev + (dh - dh_new)
+        return s + 1, dh_prev, dxs.write(t, tf.concat([da_z, da_r, da_h], -1)), drs.write(t, dr)
+
+    ta = _tensor_array(H.dtype, steps, 3 * units)
+    _, dh0, dxs, drs = tf.while_loop(
+        lambda s, *_: s < steps, body, (0, tf.zeros_like(h0), ta, ta), maximum_iterations=steps
+    )
+    dX, dR = dxs.stack(), drs.stack()
+    return (*_projection_grads(dX, x, kernel), dh0, _weight_grad(h_prev, dR), tf.reduce_sum(dR, axis=[0, 1]))
+
+
+def _simple_forward(x, kernel, bias, h0, rk, m):
+    """Forward ``tanh`` RNN loop; returns ``H`` and the unmasked new states ``N`` ``(time, batch, u)``."""
+    units = rk.shape[0]
+    steps = tf.shape(x)[0]
+    xp = _project(x, kernel, bias)
+
+    def body(t, h, hs, ns):
+        n = tf.tanh(xp[t] + tf.matmul(h, rk))
+        mt = _mask_step(m, t)
+        h_new = n if mt is None else h + mt * (n - h)
+        return t + 1, h_new, hs.write(t, h_new), ns.write(t, n)
+
+    ta = _tensor_array(xp.dtype, steps, units)
+    _, _, hs, ns = tf.while_loop(lambda t, *_: t < steps, body, (0, h0, ta, ta), maximum_iterations=steps)
+    return hs.stack(), ns.stack()
+
+
+def _simple_backward(dH, x, kernel, h0, rk, m, H, N):
+    """Backward ``tanh`` RNN loop; returns the gradients of ``x``, ``kernel``, ``bias``, ``h0`` and ``rk``."""
+    units = rk.shape[0]
+    steps = tf.shape(H)[0]
+    h_prev = tf.concat([h0[None], H[:-1]], 0)
+    rk_t = tf.transpose(rk)
+
+    def body(s, dh, das):
+        t = steps - 1 - s
+        dh = dh + dH[t]
+        n = N[t]
+        mt = _mask_step(m, t)
+        dh_new = dh if mt is None else dh * mt
+        da = dh_new * (1 - n * n)
+        dh_prev = tf.matmul(da, rk_t)
+        if mt is not None:
+            dh_prev = dh_prev + (dh - dh_new)
+        return s + 1, dh_prev, das.write(t, da)
+
+    loop = (0, tf.zeros_like(h0), _tensor_array(H.dtype, steps, units))
+    _, dh0, das = tf.while_loop(lambda s, *_: s < steps, body, loop, maximum_iterations=steps)
+    dA = das.stack()
+    return (*_projection_grads(dA, x, kernel), dh0, _weight_grad(h_prev, dA))
+
+
+# Each loop can run as its own XLA cluster even when the model is not compiled with XLA:
+# XLA fuses the gate arithmetic of a step into one kernel and removes the per-op overhead
+# of TensorFlow's executor, which dominates at these sizes.
+_LOOP_JIT = os.environ.get("SEQKIT_FAST_LOOP_JIT", "1") != "0"
+_JITTED: dict = {}
+
+
+def _loop(fn):
+    """``fn`` compiled with XLA; its inputs are cut from any tape (``tf.custom_gradient`` owns the gradient)."""
+    if _LOOP_JIT:
+        if fn not in _JITTED:
+            _JITTED[fn] = tf.function(fn, jit_compile=True)
+        fn = _JITTED[fn]
+
+    def call(*args):
+        # An eager tape watching the inputs would make TensorFlow export the loop's
+        # intermediates for its own gradient, which XLA clusters cannot do.
+        return fn(*(a if a is None else tf.stop_gradient(a) for a in args))
+
+    return call
+
+
+def _lstm_loop(x, kernel, bias, h0, c0, rk, m):
+    """LSTM over time-major inputs ``x`` ``(time, batch, in)``.
+
+    ``kernel`` ``(in, 4u)``, ``bias`` ``(4u,)``; ``h0``, ``c0`` ``(batch, u)``;
     ``rk`` ``(u, 4u)``; ``m`` ``(time, batch, 1)`` float mask or None.
     Returns ``H``, ``C`` ``(time, batch, u)``: the states after each step (carried through
     masked steps).
     """
-    units = rk.shape[0]
-    masked = m is not None
 
     @tf.custom_gradient
-    def run(xp, h0, c0, rk, *mask):
-        steps = tf.shape(xp)[0]
-        mt_all = mask[0] if masked else None
-
-        def body(t, h, c, hs, cs, gs):
-            z = xp[t] + tf.matmul(h, rk)
-            i = tf.sigmoid(z[:, :units])
-            f = tf.sigmoid(z[:, units : 2 * units])
-            g = tf.tanh(z[:, 2 * units : 3 * units])
-            o = tf.sigmoid(z[:, 3 * units :])
-            c_new = f * c + i * g
-            h_new = o * tf.tanh(c_new)
-            if masked:
-                mt = mt_all[t]
-                c_new = c + mt * (c_new - c)
-                h_new = h + mt * (h_new - h)
-            return t + 1, h_new, c_new, hs.write(t, h_new), cs.write(t, c_new), gs.write(t, tf.concat([i, f, g, o], -1))
-
-        loop = (0, h0, c0, *(_tensor_array(xp.dtype, steps, w) for w in (units, units, 4 * units)))
-        _, _, _, hs, cs, gs = tf.while_loop(lambda t, *_: t < steps, body, loop)
-        H, C, G = hs.stack(), cs.stack(), gs.stack()
+    def run(x, kernel, bias, h0, c0, rk):
+        H, C, G = _loop(_lstm_forward)(x, kernel, bias, h0, c0, rk, m)
 
         def grad(dH, dC):
-            h_prev = tf.concat([h0[None], H[:-1]], 0)
-            c_prev = tf.concat([c0[None], C[:-1]], 0)
-            rk_t = tf.transpose(rk)
-
-            def bbody(s, dh, dc, dgs):
-                t = steps - 1 - s
-                dh = dh + dH[t]
-                dc = dc + dC[t]
-                gates = G[t]
-                i = gates[:, :units]
-                f = gates[:, units : 2 * units]
-                g = gates[:, 2 * units : 3 * units]
-                o = gates[:, 3 * units :]
-                cp = c_prev[t]
-                # The unmasked new cell is recomputed rather than stored: one fused
-                # multiply-add is cheaper than another (time, batch, u) buffer.
-                tc = tf.tanh(f * cp + i * g)
-                if masked:
-                    mt = mt_all[t]
-                    dh_new, dc_new = dh * mt, dc * mt
-                    dh_keep, dc_keep = dh - dh_new, dc - dc_new
-                else:
-                    dh_new, dc_new = dh, dc
-                dc_new = dc_new + dh_new * o * (1 - tc * tc)
-                dz = tf.concat(
-                    [
-                        dc_new * g * i * (1 - i),
-                        dc_new * cp * f * (1 - f),
-                        dc_new * i * (1 - g * g),
-                        dh_new * tc * o * (1 - o),
-                    ],
-                    -1,
-                )
-                dh_prev = tf.matmul(dz, rk_t)
-                dc_prev = dc_new * f
-                if masked:
-                    dh_prev = dh_prev + dh_keep
-                    dc_prev = dc_prev + dc_keep
-                return s + 1, dh_prev, dc_prev, dgs.write(t, dz)
-
-            zeros = tf.zeros_like(h0)
-            loop = (0, zeros, zeros, _tensor_array(xp.dtype, steps, 4 * units))
-            _, dh0, dc0, dgs = tf.while_loop(lambda s, *_: s < steps, bbody, loop)
-            dZ = dgs.stack()
-            drk = _weight_grad(h_prev, dZ)
-            return (dZ, dh0, dc0, drk, *(tf.zeros_like(x) for x in mask))
+            return _loop(_lstm_backward)(dH, dC, x, kernel, h0, c0, rk, m, H, C, G)
 
         return (H, C), grad
 
-    return run(xp, h0, c0, rk, *([m] if masked else []))
+    return run(x, kernel, bias, h0, c0, rk)
 
 
-def _gru_loop(xp, h0, rk, rb, m):
-    """GRU (``reset_after=True``) recurrence over pre-projected inputs.
+def _gru_loop(x, kernel, bias, h0, rk, rb, m):
+    """GRU (``reset_after=True``) over time-major inputs ``x`` ``(time, batch, in)``.
 
-    ``xp`` ``(time, batch, 3u)`` = ``x @ kernel + input_bias``; ``rk`` ``(u, 3u)``;
+    ``kernel`` ``(in, 3u)``, ``bias`` ``(3u,)`` the input bias; ``rk`` ``(u, 3u)``;
     ``rb`` ``(3u,)`` the recurrent bias; ``m`` as for :func:`_lstm_loop`.
     Returns ``H`` ``(time, batch, u)``.
     """
-    units = rk.shape[0]
-    masked = m is not None
 
     @tf.custom_gradient
-    def run(xp, h0, rk, rb, *mask):
-        steps = tf.shape(xp)[0]
-        mt_all = mask[0] if masked else None
-
-        def body(t, h, hs, gs):
-            x = xp[t]
-            r_all = tf.matmul(h, rk) + rb
-            z = tf.sigmoid(x[:, :units] + r_all[:, :units])
-            r = tf.sigmoid(x[:, units : 2 * units] + r_all[:, units : 2 * units])
-            rh = r_all[:, 2 * units :]
-            hh = tf.tanh(x[:, 2 * units :] + r * rh)
-            h_new = z * h + (1 - z) * hh
-            if masked:
-                h_new = h + mask[0][t] * (h_new - h)
-            return t + 1, h_new, hs.write(t, h_new), gs.write(t, tf.concat([z, r, hh, rh], -1))
-
-        loop = (0, h0, _tensor_array(xp.dtype, steps, units), _tensor_array(xp.dtype, steps, 4 * units))
-        _, _, hs, gs = tf.while_loop(lambda t, *_: t < steps, body, loop)
-        H, G = hs.stack(), gs.stack()
+    def run(x, kernel, bias, h0, rk, rb):
+        H, G = _loop(_gru_forward)(x, kernel, bias, h0, rk, rb, m)
 
         def grad(dH):
-            h_prev = tf.concat([h0[None], H[:-1]], 0)
-            rk_t = tf.transpose(rk)
-
-            def bbody(s, dh, dxs, drs):
-                t = steps - 1 - s
-                dh = dh + dH[t]
-                gates = G[t]
-                z = gates[:, :units]
-                r = gates[:, units : 2 * units]
-                hh = gates[:, 2 * units : 3 * units]
-                rh = gates[:, 3 * units :]
-                hp = h_prev[t]
-                if masked:
-                    dh_new = dh * mt_all[t]
-                    dh_keep = dh - dh_new
-                else:
-                    dh_new = dh
-                da_h = dh_new * (1 - z) * (1 - hh * hh)
-                da_z = dh_new * (hp - hh) * z * (1 - z)
-                da_r = da_h * rh * r * (1 - r)
-                dx = tf.concat([da_z, da_r, da_h], -1)
-                dr = tf.concat([da_z, da_r, da_h * r], -1)
-                dh_prev = dh_new * z + tf.matmul(dr, rk_t)
-                if masked:
-                    dh_prev = dh_prev + dh_keep
-                return s + 1, dh_prev, dxs.write(t, dx), drs.write(t, dr)
-
-            loop = (
-                0,
-                tf.zeros_like(h0),
-                _tensor_array(xp.dtype, steps, 3 * units),
-                _tensor_array(xp.dtype, steps, 3 * units),
-            )
-            _, dh0, dxs, drs = tf.while_loop(lambda s, *_: s < steps, bbody, loop)
-            dX, dR = dxs.stack(), drs.stack()
-            drk = _weight_grad(h_prev, dR)
-            drb = tf.reduce_sum(dR, axis=[0, 1])
-            return (dX, dh0, drk, drb, *(tf.zeros_like(x) for x in mask))
+            return _loop(_gru_backward)(dH, x, kernel, h0, rk, m, H, G)
 
         return H, grad
 
-    return run(xp, h0, rk, rb, *([m] if masked else []))
+    return run(x, kernel, bias, h0, rk, rb)
 
 
-def _simple_loop(xp, h0, rk, m):
-    """``tanh`` SimpleRNN recurrence over pre-projected inputs; returns ``H`` ``(time, batch, u)``."""
-    units = rk.shape[0]
-    masked = m is not None
+def _simple_loop(x, kernel, bias, h0, rk, m):
+    """``tanh`` SimpleRNN over time-major inputs ``x``; returns ``H`` ``(time, batch, u)``."""
 
     @tf.custom_gradient
-    def run(xp, h0, rk, *mask):
-        steps = tf.shape(xp)[0]
-
-        def body(t, h, hs, ns):
-            h_new = tf.tanh(xp[t] + tf.matmul(h, rk))
-            n = h_new
-            if masked:
-                h_new = h + mask[0][t] * (h_new - h)
-            return t + 1, h_new, hs.write(t, h_new), ns.write(t, n)
-
-        loop = (0, h0, _tensor_array(xp.dtype, steps, units), _tensor_array(xp.dtype, steps, units))
-        _, _, hs, ns = tf.while_loop(lambda t, *_: t < steps, body, loop)
-        H, N = hs.stack(), ns.stack()
+    def run(x, kernel, bias, h0, rk):
+        H, N = _loop(_simple_forward)(x, kernel, bias, h0, rk, m)
 
         def grad(dH):
-            h_prev = tf.concat([h0[None], H[:-1]], 0)
-            rk_t = tf.transpose(rk)
-
-            def bbody(s, dh, das):
-                t = steps - 1 - s
-                dh = dh + dH[t]
-                n = N[t]
-                if masked:
-                    dh_new = dh * mask[0][t]
-                    dh_keep = dh - dh_new
-                else:
-                    dh_new = dh
-                da = dh_new * (1 - n * n)
-                dh_prev = tf.matmul(da, rk_t)
-                if masked:
-                    dh_prev = dh_prev + dh_keep
-                return s + 1, dh_prev, das.write(t, da)
-
-            loop = (0, tf.zeros_like(h0), _tensor_array(xp.dtype, steps, units))
-            _, dh0, das = tf.while_loop(lambda s, *_: s < steps, bbody, loop)
-            dA = das.stack()
-            return (dA, dh0, _weight_grad(h_prev, dA), *(tf.zeros_like(x) for x in mask))
+            return _loop(_simple_backward)(dH, x, kernel, h0, rk, m, H, N)
 
         return H, grad
 
-    return run(xp, h0, rk, *([m] if masked else []))
+    return run(x, kernel, bias, h0, rk)
 
 
 class _FastMixin:
@@ -332,8 +378,11 @@ class _FastMixin:
     def _weights(self):
         dtype = self.compute_dtype
         cell = self.cell
-        bias = tf.cast(cell.bias, dtype) if cell.use_bias else None
-        return tf.cast(cell.kernel, dtype), tf.cast(cell.recurrent_kernel, dtype), bias
+        kernel, rk = tf.cast(cell.kernel, dtype), tf.cast(cell.recurrent_kernel, dtype)
+        if cell.use_bias:
+            return kernel, rk, tf.cast(cell.bias, dtype)
+        # Without a bias a zero one costs nothing and keeps one code path; its gradient is dropped.
+        return kernel, rk, None if isinstance(self, FastGRU) else tf.zeros([rk.shape[-1]], dtype)
 
 
 @keras.saving.register_keras_serializable(package="seqkit")
@@ -354,7 +403,7 @@ class FastLSTM(_FastMixin, keras.layers.LSTM):
         kernel, rk, bias = self._weights()
         x = self._inputs_tm(sequences, training)
         m = _mask_tm(mask, self.go_backwards, x.dtype)
-        H, C = _lstm_loop(_project(x, kernel, bias), initial_state[0], initial_state[1], rk, m)
+        H, C = _lstm_loop(x, kernel, bias, initial_state[0], initial_state[1], rk, m)
         last, outputs = _outputs(H, m, self.zero_output_for_mask)
         return last, outputs, [H[-1], C[-1]]
 
@@ -377,12 +426,12 @@ class FastGRU(_FastMixin, keras.layers.GRU):
         kernel, rk, bias = self._weights()
         h0 = initial_state[0] if isinstance(initial_state, (list, tuple)) else initial_state
         if bias is None:
-            in_bias, rec_bias = None, tf.zeros([rk.shape[-1]], rk.dtype)
+            in_bias = rec_bias = tf.zeros([rk.shape[-1]], rk.dtype)
         else:
             in_bias, rec_bias = bias[0], bias[1]
         x = self._inputs_tm(sequences, training)
         m = _mask_tm(mask, self.go_backwards, x.dtype)
-        H = _gru_loop(_project(x, kernel, in_bias), h0, rk, rec_bias, m)
+        H = _gru_loop(x, kernel, in_bias, h0, rk, rec_bias, m)
         last, outputs = _outputs(H, m, self.zero_output_for_mask)
         return last, outputs, [H[-1]]
 
@@ -398,7 +447,7 @@ class FastSimpleRNN(_FastMixin, keras.layers.SimpleRNN):
         h0 = initial_state[0] if isinstance(initial_state, (list, tuple)) else initial_state
         x = self._inputs_tm(sequences, training)
         m = _mask_tm(mask, self.go_backwards, x.dtype)
-        H = _simple_loop(_project(x, kernel, bias), h0, rk, m)
+        H = _simple_loop(x, kernel, bias, h0, rk, m)
         last, outputs = _outputs(H, m, self.zero_output_for_mask)
         return last, outputs, [H[-1]]
 
