@@ -29,7 +29,7 @@ from seqkit import io
 from seqkit.config import config_to_dict
 from seqkit.errors import SeqkitError
 from seqkit.plots import plot_history
-from seqkit.seed import set_seed
+from seqkit.seed import seed_from_config
 from seqkit.task import DataArgs, Task
 
 # Keras warns on every fit of a tf.data pipeline that its (default) shuffle=True is ignored:
@@ -482,7 +482,7 @@ def train(
             )
         if (run_dir / "metrics.json").exists():
             raise SeqkitError(f"{run_dir}: this run already finished (metrics.json); use --overwrite to train again")
-    set_seed(cfg.seed)
+    seed_from_config(cfg)
     prepared = task.prepare(cfg, data)
 
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -351,10 +351,10 @@ class TrialData:
 
     def for_trial(self, cfg):
         """Seed, then the trial's prepared data; call right before ``build_model``."""
-        from seqkit.seed import set_seed
+        from seqkit.seed import seed_from_config
 
         k = self.key(cfg)
-        set_seed(cfg.seed)
+        seed_from_config(cfg)
         if self.cheap is not False:
             t0 = time.perf_counter()
             prepared = self._prepare(cfg)

@@ -436,7 +436,7 @@ def _split_paths(data: DataArgs, for_tuning: bool) -> dict[str, Path]:
         missing = [k for k in need if not explicit[k]]
         if missing:
             raise SeqkitError(f"give --train, --valid and --test together (missing --{', --'.join(missing)})")
-        return {k: resolve("conll2003", v) for k, v in explicit.items() if v}
+        return {k: resolve("conll2003", explicit[k]) for k in need}  # tuning never reads --test
     folder = resolve("conll2003", data.data)
     if folder.is_file():
         raise SeqkitError(f"{folder}: --data must be a folder with train.txt, valid.txt and test.txt")

@@ -42,7 +42,8 @@ def split_tag(tag: str) -> tuple[str, str]:
         return "O", ""
     m = _TAG_RE.match(tag)
     if m is None:
-        raise ValueError(f"unknown tag format {tag!r} (expected O, B-TYPE, I-TYPE, E-TYPE or S-TYPE)")
+        shown = tag if len(tag) <= 40 else tag[:40] + f"... ({len(tag)} characters)"  # keep errors one readable line
+        raise ValueError(f"unknown tag format {shown!r} (expected O, B-TYPE, I-TYPE, E-TYPE or S-TYPE)")
     return m.group(1), m.group(2)
 
 

@@ -20,6 +20,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from seqkit.errors import SeqkitError
+from seqkit.io import atomic_path
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,7 +220,8 @@ def extract_members(
                 if out is None:
                     continue
                 out.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(info) as src, open(out, "wb") as f:
+                # Atomic: a kill mid-extraction must not leave a truncated file that resolve() later trusts.
+                with zf.open(info) as src, atomic_path(out) as tmp, open(tmp, "wb") as f:
                     shutil.copyfileobj(src, f)
                 written.append(out)
         return written
@@ -242,7 +244,7 @@ def extract_members(
             out.parent.mkdir(parents=True, exist_ok=True)
             src = tf.extractfile(m)
             assert src is not None
-            with src, open(out, "wb") as f:
+            with src, atomic_path(out) as tmp, open(tmp, "wb") as f:
                 shutil.copyfileobj(src, f)
             written.append(out)
     return written

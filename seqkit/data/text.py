@@ -69,6 +69,19 @@ def _check_text(text: Any, path: str | os.PathLike, row: int | None) -> str:
     return text
 
 
+def _check_field_counts(text: str, sep: str, path: Path) -> None:
+    """Every row must have as many fields as the header; name the first line that does not."""
+    import csv
+
+    reader = csv.reader(io.StringIO(text), delimiter=sep)
+    header = next(reader, None)
+    if header is None:
+        return
+    for row in reader:
+        if row and len(row) != len(header):
+            raise fail(f"expected {len(header)} fields (as in the header), found {len(row)}", path, reader.line_num)
+
+
 def load_table(path: str | os.PathLike, text_column: str = "text", label_column: str | None = "label") -> TextData:
     """Read a CSV (``,``) or TSV (``.tsv``/``.tab``: tab) file with a header row.
 
@@ -84,12 +97,15 @@ def load_table(path: str | os.PathLike, text_column: str = "text", label_column:
         raise fail("file not found", path) from None
     text = _decode(raw, path)
     sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+    _check_field_counts(text, sep, path)
     try:
-        df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+        # index_col=False: never take a column as the index (a row with an extra field is caught above).
+        df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, index_col=False)
     except pd.errors.EmptyDataError:
         raise fail("empty file (expected a header row and data rows)", path) from None
     except pd.errors.ParserError as e:
-        raise fail(f"cannot parse as {'TSV' if sep == chr(9) else 'CSV'}: {e}", path) from None
+        detail = " ".join(str(e).split())
+        raise fail(f"cannot parse as {'TSV' if sep == chr(9) else 'CSV'}: {detail}", path) from None
     for col in [text_column] + ([label_column] if label_column else []):
         if col not in df.columns:
             key = "text_column" if col == text_column else "label_column"
