@@ -586,6 +586,7 @@ def load_model(path: str | os.PathLike):
     """
     import zipfile
 
+    import seqkit.forecasting.layers  # noqa: F401 - registers the forecasting layers
     import seqkit.layers  # noqa: F401 - registers seqkit's serialisable layers
 
     path = Path(path)

@@ -431,10 +431,10 @@ class ForecastTask(Task):
         """Train the model of another (setting, horizon) with the same callbacks as the main run."""
         import keras
 
-        from seqkit.seed import set_seed
+        from seqkit.seed import seed_from_config
         from seqkit.training import BestWeights, NanGuard, TimeBudget
 
-        set_seed(cfg.seed)
+        seed_from_config(cfg)
         model = self.build_model(cfg, combo["info"])
         best = BestWeights(self.objective, self.direction)
         cbs: list = [NanGuard(), best]
