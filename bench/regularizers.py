@@ -1,6 +1,6 @@
 """Recurrent regularisers on a character LM: training cost and validation bits per character.
 
-    SEQKIT_DATA_DIR=/work/shared/data python -m bench.regularizers [--steps 200] [--units 128]
+    SEQKIT_DATA_DIR=/work/shared/data python -m bench.regularizers [--steps 500] [--units 128]
 
 Every regulariser trains the same model (Embedding 32 -> one LSTM layer -> Dense) on the
 first ``--train-chars`` characters of Tiny Shakespeare for the same number of steps
@@ -173,7 +173,7 @@ def memory_table(rate: float, lengths=(1, 5, 10, 20, 50), units: int = 64, batch
 def main(argv: list[str] | None = None) -> dict | None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", nargs="*", default=list(DEFAULT_RUNS), help="name=rate pairs; 'none' is a plain LSTM")
-    parser.add_argument("--steps", type=int, default=200, help="training steps per regulariser")
+    parser.add_argument("--steps", type=int, default=500, help="training steps per regulariser")
     parser.add_argument("--warmup", type=int, default=5, help="steps left out of steps/s")
     parser.add_argument("--units", type=int, default=128)
     parser.add_argument("--batch", type=int, default=32)
