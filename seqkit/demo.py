@@ -16,7 +16,10 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from seqkit._quiet import import_tensorflow_quietly
     from seqkit.errors import SeqkitError
+
+    import_tensorflow_quietly()
 
     out = Path(argv[0] if argv else "runs/demo")
     try:
