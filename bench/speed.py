@@ -7,6 +7,8 @@ is a short warm-up (compilation) followed by about ``--seconds`` of timed steps.
 Columns:
     seqkit      ``recurrent_stack(..., implementation="auto")`` (the default), graph mode
     seqkit_xla  the same, ``jit_compile=True``
+    seqkit_tfloop  seqkit's layers with ``SEQKIT_FAST_LOOP_JIT=0`` (the loops run as plain
+                TensorFlow ops instead of their own XLA clusters), graph mode: the XLA lever
     keras       ``implementation="keras"`` (plain ``keras.layers``), graph mode
     keras_xla   the same, ``jit_compile=True``
     torch       ``torch.nn.LSTM``/``GRU`` with the same shapes (skipped if torch is missing)
@@ -47,7 +49,7 @@ CONFIGS = [
     SpeedConfig("lstm256x2_stacked", units=(256, 256)),
     SpeedConfig("lstm256_padded", padded=True),
 ]
-IMPLS = ["seqkit", "seqkit_xla", "keras", "keras_xla", "torch"]
+IMPLS = ["seqkit", "seqkit_xla", "seqkit_tfloop", "keras", "keras_xla", "torch"]
 
 
 def _batch(cfg: SpeedConfig, seed: int = 0):
@@ -136,7 +138,6 @@ def _torch_worker(cfg: SpeedConfig, seconds: float) -> dict:
     import torch
 
     torch.manual_seed(0)
-    torch.set_num_threads(os.cpu_count() or 1)
     rnn_cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cfg.cell]
     units = cfg.units[0]
     assert all(u == units for u in cfg.units)
@@ -191,8 +192,139 @@ def _torch_worker(cfg: SpeedConfig, seconds: float) -> dict:
     }
 
 
+# --- Levers: one LSTM(256) layer, forward + backward, batch 64 x 100 steps x 64 features ---
+
+LEVERS = [
+    ("keras.layers.LSTM, graph", "keras", False),
+    ("keras.layers.LSTM, XLA", "keras", True),
+    ("tf.scan + one input matmul (autodiff), graph", "scan", False),
+    ("tf.scan + one input matmul (autodiff), XLA", "scan", True),
+    ("tf.raw_ops.BlockLSTMV2 (fused C++ op), graph", "block", False),
+    ("seqkit loop as TF ops (SEQKIT_FAST_LOOP_JIT=0), graph", "seqkit_tfloop", False),
+    ("seqkit (default: loops as XLA clusters), graph", "seqkit", False),
+    ("seqkit, whole step under XLA", "seqkit", True),
+    ("float32 matmul (64x256 @ 256x1024) x 100", "mm_float32", False),
+    ("bfloat16 matmul (64x256 @ 256x1024) x 100", "mm_bfloat16", False),
+    ("torch.nn.LSTM", "torch", False),
+]
+
+
+def _best_ms(fn, reps: int = 5, per: int = 3) -> float:
+    fn()
+    fn()
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for _ in range(per):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / per)
+    return best * 1e3
+
+
+def _lever_worker(kind: str, jit: bool) -> dict:
+    batch, steps, feat, units = BATCH, STEPS, EMBED, 256
+    if kind == "torch":
+        import torch
+
+        layer = torch.nn.LSTM(feat, units, batch_first=True)
+        x = torch.randn(batch, steps, feat, requires_grad=True)
+
+        def step():
+            layer.zero_grad()
+            y = layer(x)[0]
+            (y * y).sum().backward()
+
+        return {"ms": _best_ms(step)}
+    import keras
+    import tensorflow as tf
+
+    if kind.startswith("mm_"):
+        dtype = kind[3:]
+        a = tf.random.normal([steps, batch, units], dtype=tf.float32)
+        w = tf.random.normal([units, 4 * units], dtype=tf.float32)
+
+        @tf.function
+        def chain(a, w):
+            a, w = tf.cast(a, dtype), tf.cast(w, dtype)
+            return tf.add_n([tf.matmul(a[t], w) for t in range(steps)])
+
+        return {"ms": _best_ms(lambda: chain(a, w).numpy())}
+    x = tf.random.normal([batch, steps, feat])
+    if kind in ("keras", "seqkit", "seqkit_tfloop"):
+        from seqkit.layers.fast import FastLSTM
+
+        layer = (keras.layers.LSTM if kind == "keras" else FastLSTM)(units, return_sequences=True)
+        layer.build((None, steps, feat))
+        variables = layer.trainable_variables
+
+        def forward(x, *_):
+            return layer(x)
+
+    else:
+        k = tf.Variable(tf.random.normal([feat, 4 * units]) * 0.1)
+        rk = tf.Variable(tf.random.normal([units, 4 * units]) * 0.05)
+        b = tf.Variable(tf.zeros([4 * units]))
+        variables = [k, rk, b]
+
+        def forward(x, k, rk, b):
+            h0 = tf.zeros([batch, units])
+            xt = tf.transpose(x, [1, 0, 2])
+            if kind == "block":
+                zero = tf.zeros([units])
+                out = tf.raw_ops.BlockLSTMV2(
+                    seq_len_max=tf.cast(steps, tf.int64),
+                    x=xt,
+                    cs_prev=h0,
+                    h_prev=h0,
+                    w=tf.concat([k, rk], 0),
+                    wci=zero,
+                    wcf=zero,
+                    wco=zero,
+                    b=b,
+                    cell_clip=0.0,
+                    use_peephole=False,
+                )
+                return tf.transpose(out[-1], [1, 0, 2])
+            xp = tf.einsum("tbd,dg->tbg", xt, k) + b
+
+            def cell(carry, z):
+                h, c = carry
+                i, f, g, o = tf.split(z + tf.matmul(h, rk), 4, axis=-1)
+                c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+                return tf.sigmoid(o) * tf.tanh(c), c
+
+            return tf.transpose(tf.scan(cell, xp, initializer=(h0, h0))[0], [1, 0, 2])
+
+    @tf.function(jit_compile=jit)
+    def step():
+        with tf.GradientTape() as tape:
+            y = forward(x, *variables)
+            loss = tf.reduce_sum(y * y)
+        return tape.gradient(loss, variables)
+
+    return {"ms": _best_ms(lambda: [g.numpy() for g in step()])}
+
+
+def _set_threads(torch_job: bool) -> None:
+    # Each framework is only imported in its own workers: in one process their thread pools fight.
+    n = int(os.environ.get("SEQKIT_BENCH_THREADS", os.cpu_count() or 1))
+    if torch_job:
+        import torch
+
+        torch.set_num_threads(n)
+        return
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(n)
+    tf.config.threading.set_inter_op_parallelism_threads(n)
+
+
 def _worker(spec: str) -> None:
     job = json.loads(spec)
+    _set_threads("torch" in (job.get("impl"), job.get("lever")))
+    if "lever" in job:
+        print("RESULT " + json.dumps(_lever_worker(job["lever"], job["jit"])), flush=True)
+        return
     cfg = SpeedConfig(**{**job["config"], "units": tuple(job["config"]["units"])})
     if job["impl"] == "torch":
         out = _torch_worker(cfg, job["seconds"])
@@ -201,16 +333,21 @@ def _worker(spec: str) -> None:
     print("RESULT " + json.dumps(out), flush=True)
 
 
-def _measure(cfg: SpeedConfig, impl: str, seconds: float) -> dict | None:
-    spec = json.dumps({"config": asdict(cfg), "impl": impl, "seconds": seconds})
+def _measure(cfg: SpeedConfig | None, impl: str, seconds: float, lever: dict | None = None) -> dict | None:
+    if lever is not None:
+        spec = json.dumps(lever)
+    else:
+        spec = json.dumps({"config": asdict(cfg), "impl": impl, "seconds": seconds})
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    if impl == "seqkit_tfloop":
+        env["SEQKIT_FAST_LOOP_JIT"] = "0"
     proc = subprocess.run(
         [sys.executable, "-m", "bench.speed", "--worker", spec], capture_output=True, text=True, env=env, check=False
     )
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT ") :])
-    print(f"{cfg.name}/{impl} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+    print(f"{cfg.name if cfg else lever}/{impl} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
     return None
 
 
@@ -224,14 +361,22 @@ def _torch_available() -> bool:
 
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seconds", type=float, default=4.0, help="timed seconds per training measurement")
+    p.add_argument("--seconds", type=float, default=2.0, help="timed seconds per training measurement")
     p.add_argument("--configs", nargs="*", default=[c.name for c in CONFIGS], choices=[c.name for c in CONFIGS])
     p.add_argument("--impls", nargs="*", default=IMPLS, choices=IMPLS)
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="threads for both frameworks (TF intra/inter-op pools, torch.set_num_threads); 1 is robust on a shared machine",
+    )
+    p.add_argument("--no-levers", action="store_true", help="skip the per-layer lever measurements")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
         _worker(args.worker)
         return {}
+    os.environ["SEQKIT_BENCH_THREADS"] = str(args.threads)
     impls = list(args.impls)
     notes = []
     if "torch" in impls and not _torch_available():
@@ -251,12 +396,19 @@ def main(argv: list[str] | None = None) -> dict:
         for impl in impls:
             row[impl] = res[impl]["train_tokens_s"] if res[impl] else None
         base = res.get("torch")
-        for impl in ("seqkit", "seqkit_xla", "keras", "keras_xla"):
+        for impl in ("seqkit", "seqkit_xla", "seqkit_tfloop", "keras", "keras_xla"):
             if impl in impls and res[impl] and base:
                 row[f"{impl}/torch"] = res[impl]["train_tokens_s"] / base["train_tokens_s"]
         if res.get("seqkit") and res.get("keras"):
             row["seqkit/keras"] = res["seqkit"]["train_tokens_s"] / res["keras"]["train_tokens_s"]
         rows.append(row)
+    lever_rows = []
+    for label, kind, jit in [] if args.no_levers else LEVERS:
+        if kind == "torch" and "torch" not in impls:
+            continue
+        got = _measure(None, kind, 0.0, lever={"lever": kind, "jit": jit})
+        lever_rows.append({"variant": label, "fwd+bwd ms": got["ms"] if got else None})
+        print(f"{label:60s} " + (f"{got['ms']:8.1f} ms" if got else "failed"), flush=True)
     infer_rows = []
     for name, item in raw.items():
         row = {"config": name}
@@ -266,14 +418,24 @@ def main(argv: list[str] | None = None) -> dict:
     md = [
         "# Recurrent training speed (tokens/s, higher is better)\n",
         f"Embedding({VOCAB}, {EMBED}) -> recurrent stack -> Dense({VOCAB}), batch {BATCH} x {STEPS} steps, Adam; "
-        f"{os.cpu_count()} CPU cores; about {args.seconds:g} s timed per cell after a warm-up.\n",
+        f"{os.cpu_count()} CPU cores, {args.threads} thread(s) per framework; "
+        f"about {args.seconds:g} s timed per cell after a warm-up.\n",
         md_table(rows),
         "\n## Inference (forward pass of the same batch, tokens/s)\n",
         md_table(infer_rows),
     ]
+    if lever_rows:
+        md += [
+            "\n## Levers: one LSTM(256) layer, forward + backward of batch 64 x 100 x 64 (best of 5, ms)\n",
+            md_table(lever_rows),
+        ]
     if notes:
         md.append("\n" + "\n".join(notes) + "\n")
-    write_result("speed", {"train": rows, "inference": infer_rows, "raw": raw, "notes": notes}, "\n".join(md))
+    write_result(
+        "speed",
+        {"train": rows, "inference": infer_rows, "levers": lever_rows, "raw": raw, "notes": notes},
+        "\n".join(md),
+    )
     print("\n".join(md))
     return {"train": rows, "inference": infer_rows}
 
