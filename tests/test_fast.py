@@ -46,7 +46,7 @@ def _twins(cell: str, **kwargs):
     return fast, ref
 
 
-def _run(layer, x, mask=None, initial_state=None, jit: bool = False):
+def _run(layer, x, mask=None, initial_state=None, jit: bool = False, training: bool = True):
     """Outputs and gradients of a fixed scalar loss w.r.t. inputs, weights and initial states."""
     xs = tf.constant(x)
     st = None if initial_state is None else [tf.constant(s) for s in initial_state]
@@ -58,7 +58,7 @@ def _run(layer, x, mask=None, initial_state=None, jit: bool = False):
             tape.watch(xs)
             if st is not None:
                 tape.watch(st)
-            out = layer(xs, mask=m, initial_state=st, training=True)
+            out = layer(xs, mask=m, initial_state=st, training=training)
             flat = out if isinstance(out, (list, tuple)) else [out]
             loss = sum(tf.reduce_sum(tf.sin(3.0 * o) * (k + 1)) for k, o in enumerate(flat))
         sources = [xs, *layer.trainable_variables] + (st or [])
@@ -84,6 +84,8 @@ def test_same_numbers_plain_and_masked(cell, return_sequences, go_backwards):
     assert fast_path_available(fast)
     _assert_same(_run(fast, x), _run(ref, x))
     _assert_same(_run(fast, x, mask), _run(ref, x, mask))
+    # Inference takes the plain loop; gradients (saliency) must still be Keras' own.
+    _assert_same(_run(fast, x, mask, training=False), _run(ref, x, mask, training=False))
 
 
 @pytest.mark.parametrize("cell", sorted(PAIRS))

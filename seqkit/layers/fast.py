@@ -403,7 +403,12 @@ class FastLSTM(_FastMixin, keras.layers.LSTM):
         kernel, rk, bias = self._weights()
         x = self._inputs_tm(sequences, training)
         m = _mask_tm(mask, self.go_backwards, x.dtype)
-        H, C = _lstm_loop(x, kernel, bias, initial_state[0], initial_state[1], rk, m)
+        if training:
+            H, C = _lstm_loop(x, kernel, bias, initial_state[0], initial_state[1], rk, m)
+        else:
+            # Inference: the plain loop (differentiable by TensorFlow, e.g. for saliency) skips
+            # the custom gradient's bookkeeping.
+            H, C, _ = _lstm_forward(x, kernel, bias, initial_state[0], initial_state[1], rk, m)
         last, outputs = _outputs(H, m, self.zero_output_for_mask)
         return last, outputs, [H[-1], C[-1]]
 
@@ -431,7 +436,10 @@ class FastGRU(_FastMixin, keras.layers.GRU):
             in_bias, rec_bias = bias[0], bias[1]
         x = self._inputs_tm(sequences, training)
         m = _mask_tm(mask, self.go_backwards, x.dtype)
-        H = _gru_loop(x, kernel, in_bias, h0, rk, rec_bias, m)
+        if training:
+            H = _gru_loop(x, kernel, in_bias, h0, rk, rec_bias, m)
+        else:
+            H, _ = _gru_forward(x, kernel, in_bias, h0, rk, rec_bias, m)
         last, outputs = _outputs(H, m, self.zero_output_for_mask)
         return last, outputs, [H[-1]]
 
@@ -447,7 +455,10 @@ class FastSimpleRNN(_FastMixin, keras.layers.SimpleRNN):
         h0 = initial_state[0] if isinstance(initial_state, (list, tuple)) else initial_state
         x = self._inputs_tm(sequences, training)
         m = _mask_tm(mask, self.go_backwards, x.dtype)
-        H = _simple_loop(x, kernel, bias, h0, rk, m)
+        if training:
+            H = _simple_loop(x, kernel, bias, h0, rk, m)
+        else:
+            H, _ = _simple_forward(x, kernel, bias, h0, rk, m)
         last, outputs = _outputs(H, m, self.zero_output_for_mask)
         return last, outputs, [H[-1]]
 
