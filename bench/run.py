@@ -38,17 +38,17 @@ def _update_readme(env: dict, rows: list[dict]) -> None:
     headline = RESULTS / "headline.md"
     lines = [
         START,
-        f"Latest run: {env['date']}, `make bench` (`python -m bench.run {' '.join(r['benchmark'] for r in rows)}`), "
-        f"{env['cpus']} CPUs, TensorFlow {env['tensorflow']}, Keras {env['keras']}.",
+        f"Summary rebuilt {env['date']} by `python -m bench.run` from `bench/results/*.md`; "
+        "each table names the date and command that measured it (2 shared CPU cores).",
         "",
     ]
     for name in ORDER:
         md = RESULTS / f"{name}.md"
         if md.exists():
-            body = "\n".join(
-                line for line in md.read_text(encoding="utf-8").splitlines() if not line.startswith("<!--")
-            )
-            lines += [f"#### {name}", "", body.strip(), ""]
+            text_lines = md.read_text(encoding="utf-8").splitlines()
+            stamp = [ln[4:-3].strip() for ln in text_lines if ln.startswith("<!--") and ln.endswith("-->")]
+            body = "\n".join(ln for ln in text_lines if not ln.startswith("<!--"))
+            lines += [f"#### {name}", ""] + ([f"_{stamp[0]}_", ""] if stamp else []) + [body.strip(), ""]
     if headline.exists():
         lines.insert(3, headline.read_text(encoding="utf-8"))
     lines.append(END)
@@ -58,7 +58,11 @@ def _update_readme(env: dict, rows: list[dict]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    names = (argv if argv is not None else sys.argv[1:]) or [n for n in ORDER if _available(n)]
+    argv = list(argv if argv is not None else sys.argv[1:])
+    summary_only = "--summary-only" in argv  # rebuild the summaries from the result files already written
+    names = [a for a in argv if a != "--summary-only"] or [n for n in ORDER if _available(n)]
+    if summary_only:
+        names = []
     rows = []
     for name in names:
         if not _available(name):
@@ -80,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
     env = environment()
-    write_json(RESULTS / "run.json", {"environment": env, "runs": rows})
+    if not summary_only:
+        write_json(RESULTS / "run.json", {"environment": env, "runs": rows})
     parts = [
         f"# Benchmark results\n\nWritten by `make bench` (`python -m bench.run`) on {env['date']} "
         f"(Python {env['python']}, TensorFlow {env['tensorflow']}, Keras {env['keras']}, {env['cpus']} CPUs).\n",
