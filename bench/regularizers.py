@@ -7,15 +7,16 @@ first ``--train-chars`` characters of Tiny Shakespeare for the same number of st
 (batch ``--batch`` x ``--seq-len`` characters), from the same initial weights and batch
 order. Reported per row:
 
-* ``steps/s`` (from the median step time after a warm-up) and its ratio to the plain LSTM (every row runs Keras'
-  generic RNN loop, no XLA, so the ratio is the cost of the regulariser itself);
+* ``steps/s`` and its ratio to the plain LSTM, timed after training with the models taking
+  turns (median of interleaved rounds), so load from other processes hits every row alike;
+  every row runs Keras' generic RNN loop without XLA, so the ratio is the regulariser's own cost;
 * train and validation bits per character (inference mode) after the budget; validation is
   a slice of the last 10% of the text (nanoGPT's split), never trained on;
 * a second plain-LSTM row with another seed, as a yardstick of run-to-run noise.
 
 A second table needs no training: the fraction of LSTM units whose memory survives ``T``
 steps under rnnDrop's per-sequence mask and under the same mask redrawn every step,
-read off hand-set "counter" weights (``c_t = c_{t-1} + v``), next to ``1 - p`` and ``(1 - p)^T``.
+read off hand-set "counter" weights (``c_t = c_{t-1} + v``), next to ``1 - p`` and ``(1 - p)^(T-1)``.
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ def windows(text: str, index: dict[str, int], length: int) -> tuple[np.ndarray, 
     return x, y
 
 
-def build_model(vocab: int, units: int, regularizer: str | None, rate: float, seed: int):
+def build_model(
+    vocab: int, units: int, regularizer: str | None, rate: float, seed: int, lr: float = 5e-3, clip: float = 5.0
+):
     import keras
 
     from seqkit.layers import recurrent_stack
@@ -79,7 +82,7 @@ def build_model(vocab: int, units: int, regularizer: str | None, rate: float, se
     logits = keras.layers.Dense(vocab, kernel_initializer=keras.initializers.GlorotUniform(seed=seed))(x)
     model = keras.Model(ids, logits)
     model.compile(
-        optimizer=keras.optimizers.Adam(2e-3, global_clipnorm=1.0),
+        optimizer=keras.optimizers.Adam(lr, global_clipnorm=clip),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         jit_compile=False,
     )
@@ -94,15 +97,14 @@ def _same_start(model, reference_weights: list[np.ndarray] | None) -> list[np.nd
     return reference_weights
 
 
-def train_one(name: str, rate: float, seed: int, data: dict, args, start_weights) -> tuple[dict, list]:
-    import keras
+def train_one(name: str, rate: float, seed: int, data: dict, args, start_weights) -> tuple[dict, object, list]:
     import tensorflow as tf
 
     from seqkit.seed import set_seed
 
     set_seed(seed)
     regularizer = None if name == "none" else name
-    model = build_model(data["vocab"], args.units, regularizer, rate, seed)
+    model = build_model(data["vocab"], args.units, regularizer, rate, seed, args.lr, args.clip)
     start_weights = _same_start(model, start_weights) if seed == args.seed else start_weights
     x, y = data["train"]
     ds = (
@@ -111,18 +113,9 @@ def train_one(name: str, rate: float, seed: int, data: dict, args, start_weights
         .repeat()
         .batch(args.batch, drop_remainder=True)
     )
-    times: list[float] = []
-
-    class Timer(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            times.append(time.perf_counter())
-
     t0 = time.perf_counter()
-    hist = model.fit(ds, steps_per_epoch=args.steps, epochs=1, verbose=0, shuffle=False, callbacks=[Timer()])
+    hist = model.fit(ds, steps_per_epoch=args.steps, epochs=1, verbose=0, shuffle=False)
     wall = time.perf_counter() - t0
-    # The median step time is robust to other processes briefly taking the shared cores.
-    step_times = np.diff(times[min(args.warmup, len(times) - 2) :])
-    steps_per_s = 1.0 / float(np.median(step_times))
     xv, yv = data["val"]
     xt, yt = data["train_eval"]
     val = model.evaluate(xv, yv, batch_size=128, verbose=0)
@@ -131,14 +124,31 @@ def train_one(name: str, rate: float, seed: int, data: dict, args, start_weights
         "regularizer": name,
         "rate": rate,
         "seed": seed,
-        "steps/s": steps_per_s,
         "train bpc": train / math.log(2),
         "val bpc": val / math.log(2),
         "last batch loss": float(hist.history["loss"][-1]),
         "wall s": wall,
     }
     print(f"{name}={rate} seed {seed}: {row}", flush=True)
-    return row, start_weights
+    return row, model, start_weights
+
+
+def time_interleaved(models: list, x: np.ndarray, y: np.ndarray, rounds: int, steps: int) -> list[float]:
+    """Training steps per second of each model, from the median over ``rounds`` interleaved rounds.
+
+    The models take turns (``steps`` steps each per round), so a burst of load from other
+    processes on the shared cores hits all of them alike instead of one row.
+    """
+    for m in models:
+        m.train_on_batch(x, y)  # warm-up: the train function is already compiled by fit
+    per_step: list[list[float]] = [[] for _ in models]
+    for _ in range(rounds):
+        for k, m in enumerate(models):
+            t = time.perf_counter()
+            for _ in range(steps):
+                m.train_on_batch(x, y)
+            per_step[k].append((time.perf_counter() - t) / steps)
+    return [1.0 / float(np.median(v)) for v in per_step]
 
 
 def memory_table(rate: float, lengths=(1, 5, 10, 20, 50), units: int = 64, batch: int = 64, seed: int = 0) -> list:
@@ -174,7 +184,10 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", nargs="*", default=list(DEFAULT_RUNS), help="name=rate pairs; 'none' is a plain LSTM")
     parser.add_argument("--steps", type=int, default=500, help="training steps per regulariser")
-    parser.add_argument("--warmup", type=int, default=5, help="steps left out of steps/s")
+    parser.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate")
+    parser.add_argument("--clip", type=float, default=5.0, help="global gradient-norm clipping")
+    parser.add_argument("--timing-rounds", type=int, default=7, help="interleaved timing rounds")
+    parser.add_argument("--timing-steps", type=int, default=5, help="steps per model per timing round")
     parser.add_argument("--units", type=int, default=128)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--seq-len", type=int, default=64)
@@ -204,10 +217,14 @@ def main(argv: list[str] | None = None) -> dict | None:
 
     load_before = os.getloadavg()
     t0 = time.perf_counter()
-    rows, start = [], None
+    rows, models, start = [], [], None
     for name, rate, seed in runs:
-        row, start = train_one(name, rate, seed, data, args, start)
+        row, model, start = train_one(name, rate, seed, data, args, start)
         rows.append(row)
+        models.append(model)
+    xb, yb = train[0][: args.batch], train[1][: args.batch]
+    for row, speed in zip(rows, time_interleaved(models, xb, yb, args.timing_rounds, args.timing_steps)):
+        row["steps/s"] = speed
     base = next(r for r in rows if r["regularizer"] == "none" and r["seed"] == args.seed)
     for r in rows:
         r["cost vs LSTM"] = base["steps/s"] / r["steps/s"]
@@ -218,11 +235,13 @@ def main(argv: list[str] | None = None) -> dict | None:
     columns = ["regularizer", "rate", "seed", "steps/s", "cost vs LSTM", "train bpc", "val bpc", "val bpc - LSTM"]
     md = [
         "# Recurrent regularisers on a character LM (Tiny Shakespeare)\n",
-        f"One LSTM layer of {args.units} units, embedding 32, Adam 2e-3 with global-norm clipping 1.0; "
+        f"One LSTM layer of {args.units} units, embedding 32, Adam {args.lr:g} with global-norm clipping {args.clip:g}; "
         f"{args.steps} steps of {args.batch} x {args.seq_len} characters per row from the same initial weights, "
         f"trained on the first {args.train_chars:,} characters; validation: {len(val[0]) * args.seq_len:,} characters "
-        "from the last 10% of the text. No XLA (every row runs Keras' generic RNN loop). "
-        f"The second plain-LSTM row (seed {args.noise_seed}) shows the run-to-run noise. "
+        "from the last 10% of the text. Speed: median of "
+        f"{args.timing_rounds} interleaved rounds of {args.timing_steps} training steps per model, after training; "
+        "no XLA (every row runs Keras' generic RNN loop). "
+        f"The second plain-LSTM row (seed {args.noise_seed}) shows the run-to-run noise of both measures. "
         f"Load average before: {load_before[0]:.1f} (2 shared cores); total {total:.0f} s.\n",
         md_table(rows, columns),
         "\n## Memory under rnnDrop: per-sequence vs per-step mask (p = 0.25, no training)\n",
