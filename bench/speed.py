@@ -258,7 +258,8 @@ def _lever_worker(kind: str, jit: bool) -> dict:
         variables = layer.trainable_variables
 
         def forward(x, *_):
-            return layer(x)
+            # training=True: inference (training=False/None) runs the plain loop, not the fused one.
+            return layer(x, training=True)
 
     else:
         k = tf.Variable(tf.random.normal([feat, 4 * units]) * 0.1)
