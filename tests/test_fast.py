@@ -96,6 +96,7 @@ def test_initial_state_return_state_and_zero_output(cell):
     a, b = _run(fast, x, mask, st), _run(ref, x, mask, st)
     assert len(a[0]) == (3 if cell == "lstm" else 2)
     _assert_same(a, b)
+    _assert_same(_run(fast, x, mask, st, training=False), _run(ref, x, mask, st, training=False))
     fast.zero_output_for_mask = ref.zero_output_for_mask = True
     _assert_same(_run(fast, x, mask, st), _run(ref, x, mask, st))
 

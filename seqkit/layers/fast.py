@@ -103,13 +103,17 @@ def _mask_step(m, t):
     return None if m is None else m[t]
 
 
-def _lstm_forward(x, kernel, bias, h0, c0, rk, m):
-    """Forward LSTM loop; returns ``H``, ``C`` ``(time, batch, u)`` and the gates ``G`` ``(time, batch, 4u)``."""
+def _lstm_forward(x, kernel, bias, h0, c0, rk, m, keep: bool = True):
+    """Forward LSTM loop; returns ``H``, ``C`` ``(time, batch, u)`` and the gates ``G`` ``(time, batch, 4u)``.
+
+    With ``keep=False`` (inference) returns only ``H`` and the last cell state ``(batch, u)``.
+    """
     units = rk.shape[0]
     steps = tf.shape(x)[0]
     xp = _project(x, kernel, bias)
 
-    def body(t, h, c, hs, cs, gs):
+    def body(t, h, c, hs, *more):
+        cs, gs = more if keep else (None, None)
         z = xp[t] + tf.matmul(h, rk)
         i = tf.sigmoid(z[:, :units])
         f = tf.sigmoid(z[:, units : 2 * units])
@@ -121,11 +125,17 @@ def _lstm_forward(x, kernel, bias, h0, c0, rk, m):
         if mt is not None:
             c_new = c + mt * (c_new - c)
             h_new = h + mt * (h_new - h)
+        if not keep:
+            return t + 1, h_new, c_new, hs.write(t, h_new)
         return t + 1, h_new, c_new, hs.write(t, h_new), cs.write(t, c_new), gs.write(t, tf.concat([i, f, g, o], -1))
 
-    loop = (0, h0, c0, *(_tensor_array(xp.dtype, steps, w) for w in (units, units, 4 * units)))
-    _, _, _, hs, cs, gs = tf.while_loop(lambda t, *_: t < steps, body, loop, maximum_iterations=steps)
-    return hs.stack(), cs.stack(), gs.stack()
+    widths = (units, units, 4 * units) if keep else (units,)
+    loop = (0, h0, c0, *(_tensor_array(xp.dtype, steps, w) for w in widths))
+    out = tf.while_loop(lambda t, *_: t < steps, body, loop, maximum_iterations=steps)
+    if not keep:
+        # Inference: only the outputs and the final cell state are needed.
+        return out[3].stack(), out[2]
+    return out[3].stack(), out[4].stack(), out[5].stack()
 
 
 def _lstm_backward(dH, dC, x, kernel, h0, c0, rk, m, H, C, G):
@@ -408,7 +418,9 @@ class FastLSTM(_FastMixin, keras.layers.LSTM):
         else:
             # Inference: the plain loop (differentiable by TensorFlow, e.g. for saliency) skips
             # the custom gradient's bookkeeping.
-            H, C, _ = _lstm_forward(x, kernel, bias, initial_state[0], initial_state[1], rk, m)
+            H, c_last = _lstm_forward(x, kernel, bias, initial_state[0], initial_state[1], rk, m, keep=False)
+            last, outputs = _outputs(H, m, self.zero_output_for_mask)
+            return last, outputs, [H[-1], c_last]
         last, outputs = _outputs(H, m, self.zero_output_for_mask)
         return last, outputs, [H[-1], C[-1]]
 
