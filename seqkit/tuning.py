@@ -89,7 +89,13 @@ def default_space(cfg) -> dict[str, dict[str, Any]]:
         "clipnorm": {"type": "choice", "values": [0.5, 1.0, 5.0]},
     }
     # Only regularisers every searched cell supports: the others would fail whole trials.
-    regs = [r for r in available_regularizers() if all(_supports(cell, r) for cell in space["cell"]["values"])]
+    from seqkit.layers.regularizers import DEMONSTRATION_ONLY  # they exist to show memory loss, not to train
+
+    regs = [
+        r
+        for r in available_regularizers()
+        if r not in DEMONSTRATION_ONLY and all(_supports(cell, r) for cell in space["cell"]["values"])
+    ]
     if regs:
         space["regularizer"] = {"type": "choice", "values": [None, *regs]}
         space["regularizer_rate"] = {
