@@ -115,6 +115,8 @@ class TBPTTTrainer:
         t_start = time.perf_counter() - spent
         stats = {"train_chars": 0, "train_step_seconds": 0.0, "compile_seconds": 0.0, "steps": 0}
         timed_out = False
+        # The final validation pass counts against the budget too: stop early enough to fit it.
+        val_seconds = 0.0
         lr_var = model.optimizer.learning_rate
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch)
@@ -148,12 +150,14 @@ class TBPTTTrainer:
                     )
                 if model.stop_training:
                     break
-                if max_seconds and time.perf_counter() - t_start >= max_seconds:
+                if max_seconds and time.perf_counter() - t_start + val_seconds >= max_seconds:
                     timed_out = True
                     break
             logs = {"loss": float(np.mean(losses)) if losses else float("nan")}
             if valid_ds is not None:
+                t_val = time.perf_counter()
                 val = self.evaluate(valid_ds)
+                val_seconds = time.perf_counter() - t_val
                 logs.update({f"val_{k}": v for k, v in val.items()})
             logs["learning_rate"] = float(lr_var.numpy()) if hasattr(lr_var, "numpy") else float(lr_var)
             cbs.on_epoch_end(epoch, logs)
