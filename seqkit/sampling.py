@@ -23,6 +23,7 @@ import numpy as np
 from seqkit.errors import SeqkitError
 
 BLOCK = 128  # characters per compiled call; a fixed size keeps XLA shapes static
+BURN_IN = 2 * BLOCK  # characters a model writes (and we discard) before an unprimed sample starts
 
 
 @dataclasses.dataclass
@@ -33,6 +34,7 @@ class _Cell:
     recurrent: np.ndarray  # (units, gates * units)
     bias: np.ndarray  # (gates * units,) or (2, 3 * units) for GRU with reset_after
     reset_after: bool = True
+    zoneout: float = 0.0  # inference mixes h = p * h_prev + (1 - p) * h_new (and c) with this p
 
     @property
     def n_states(self) -> int:
@@ -59,13 +61,15 @@ def _weights_by_role(layer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def cells_of_stack(stack) -> list[_Cell]:
     """The per-layer step weights of a unidirectional :class:`~seqkit.layers.RecurrentStack`."""
+    from seqkit.layers.regularizers import zoneout_rate
+
     if stack.bidirectional:
         raise SeqkitError("a bidirectional stack cannot generate text one character at a time")
     cells = []
     for layer, units in zip(stack.rnns, stack.units):
         kernel, recurrent, bias = _weights_by_role(layer)
         reset_after = bool(getattr(getattr(layer, "cell", layer), "reset_after", bias.ndim == 2))
-        cells.append(_Cell(stack.cell, int(units), kernel, recurrent, bias, reset_after))
+        cells.append(_Cell(stack.cell, int(units), kernel, recurrent, bias, reset_after, zoneout_rate(layer)))
     return cells
 
 
@@ -169,6 +173,8 @@ class StepModel:
             k += cell.n_states
             xw = tf.gather(self.table0, ids) if i == 0 else tf.matmul(x, cell.kernel_t) + cell.ibias_t
             st = _cell_step(cell, xw, cur, tf)
+            if cell.zoneout:
+                st = [cell.zoneout * old + (1.0 - cell.zoneout) * new for old, new in zip(cur, st)]
             new_states.extend(st)
             x = st[0]
         logits = tf.matmul(x, self.head_kernel) + self.head_bias
@@ -269,8 +275,13 @@ class StepModel:
         top_k: int | None = None,
         top_p: float | None = None,
         seed: int = 0,
-    ) -> np.ndarray:
-        """Continue from ``(states, logits)``; returns ``(n, length)`` ids."""
+        return_state: bool = False,
+    ):
+        """Continue from ``(states, logits)``; returns ``(n, length)`` ids.
+
+        With ``return_state`` also the states and logits after the last generated block (so a
+        ``length`` that is a multiple of ``BLOCK`` leaves the state right after the returned ids).
+        """
         tf = self.tf
         if temperature < 0 or not math.isfinite(temperature):
             raise SeqkitError(f"temperature must be >= 0, got {temperature}")
@@ -289,8 +300,10 @@ class StepModel:
             ids, states, logits = self._gen(states, logits, *args, tf.constant(offset))
             chunks.append(ids.numpy())
         if not chunks:
-            return np.zeros((int(logits.shape[0]), 0), np.int32)
-        return np.concatenate(chunks, axis=1)[:, :length]
+            ids = np.zeros((int(logits.shape[0]), 0), np.int32)
+        else:
+            ids = np.concatenate(chunks, axis=1)[:, :length]
+        return (ids, states, logits) if return_state else ids
 
     def trace(self, ids: np.ndarray) -> dict[str, np.ndarray]:
         """Run one sequence ``ids (length,)``; returns per-step ``h``, ``c`` ``(length, total_units)`` and
@@ -332,16 +345,25 @@ class CharLM:
         banned = (0,) if vocab.unk else ()
         self.steps = StepModel.from_model(model, banned=banned, jit_compile=jit_compile)
 
-    def _start(self, prime: str, n: int):
-        """State after reading ``prime`` (an empty prime starts as if after a newline)."""
+    def _start(self, prime: str, n: int, temperature: float, top_k, top_p, seed: int):
+        """State after reading ``prime``; an empty prime starts at the beginning of a line.
+
+        Truncated BPTT shows the model a zero state only once per row and epoch, so from a zero
+        state a model writes noise until it reaches a line break. Without a prime the model first
+        writes ``BURN_IN`` characters of its own (not returned) and the sample starts on the next line.
+        """
         if prime:
-            ids = self.vocab.encode(prime, source="prime")
-        elif "\n" in self.vocab.chars:
-            ids = self.vocab.encode("\n")
-        else:
+            return self.steps.feed(np.tile(self.vocab.encode(prime, source="prime")[None, :], (n, 1)))
+        if "\n" not in self.vocab.chars:
             tf = self.steps.tf
             return self.steps.zero_state(n), tf.zeros((n, self.steps.vocab_size))
-        return self.steps.feed(np.tile(ids[None, :], (n, 1)))
+        newline = np.tile(self.vocab.encode("\n")[None, :], (n, 1))
+        states, logits = self.steps.feed(newline)
+        burn_seed = (int(seed) + 0x5EED) & 0x7FFFFFFF
+        _, states, logits = self.steps.generate(
+            states, logits, BURN_IN, temperature, top_k, top_p, burn_seed, return_state=True
+        )
+        return self.steps.feed(newline, states, logits)
 
     def sample(
         self,
@@ -359,7 +381,7 @@ class CharLM:
         """
         if streams < 1:
             raise SeqkitError(f"streams must be >= 1, got {streams}")
-        states, logits = self._start(prime, streams)
+        states, logits = self._start(prime, streams, temperature, top_k, top_p, seed)
         ids = self.steps.generate(states, logits, length, temperature, top_k, top_p, seed)
         texts = [self.vocab.decode(row) for row in ids]
         return texts[0] if streams == 1 else texts
