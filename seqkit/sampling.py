@@ -23,7 +23,6 @@ import numpy as np
 from seqkit.errors import SeqkitError
 
 BLOCK = 128  # characters per compiled call; a fixed size keeps XLA shapes static
-BURN_IN = 2 * BLOCK  # characters a model writes (and we discard) before an unprimed sample starts
 
 
 @dataclasses.dataclass
@@ -275,13 +274,8 @@ class StepModel:
         top_k: int | None = None,
         top_p: float | None = None,
         seed: int = 0,
-        return_state: bool = False,
-    ):
-        """Continue from ``(states, logits)``; returns ``(n, length)`` ids.
-
-        With ``return_state`` also the states and logits after the last generated block (so a
-        ``length`` that is a multiple of ``BLOCK`` leaves the state right after the returned ids).
-        """
+    ) -> np.ndarray:
+        """Continue from ``(states, logits)``; returns ``(n, length)`` ids."""
         tf = self.tf
         if temperature < 0 or not math.isfinite(temperature):
             raise SeqkitError(f"temperature must be >= 0, got {temperature}")
@@ -300,10 +294,8 @@ class StepModel:
             ids, states, logits = self._gen(states, logits, *args, tf.constant(offset))
             chunks.append(ids.numpy())
         if not chunks:
-            ids = np.zeros((int(logits.shape[0]), 0), np.int32)
-        else:
-            ids = np.concatenate(chunks, axis=1)[:, :length]
-        return (ids, states, logits) if return_state else ids
+            return np.zeros((int(logits.shape[0]), 0), np.int32)
+        return np.concatenate(chunks, axis=1)[:, :length]
 
     def trace(self, ids: np.ndarray) -> dict[str, np.ndarray]:
         """Run one sequence ``ids (length,)``; returns per-step ``h``, ``c`` ``(length, total_units)`` and
@@ -345,25 +337,16 @@ class CharLM:
         banned = (0,) if vocab.unk else ()
         self.steps = StepModel.from_model(model, banned=banned, jit_compile=jit_compile)
 
-    def _start(self, prime: str, n: int, temperature: float, top_k, top_p, seed: int):
-        """State after reading ``prime``; an empty prime starts at the beginning of a line.
-
-        Truncated BPTT shows the model a zero state only once per row and epoch, so from a zero
-        state a model writes noise until it reaches a line break. Without a prime the model first
-        writes ``BURN_IN`` characters of its own (not returned) and the sample starts on the next line.
-        """
+    def _start(self, prime: str, n: int):
+        """State after reading ``prime`` (an empty prime starts as if after a newline)."""
         if prime:
-            return self.steps.feed(np.tile(self.vocab.encode(prime, source="prime")[None, :], (n, 1)))
-        if "\n" not in self.vocab.chars:
+            ids = self.vocab.encode(prime, source="prime")
+        elif "\n" in self.vocab.chars:
+            ids = self.vocab.encode("\n")
+        else:
             tf = self.steps.tf
             return self.steps.zero_state(n), tf.zeros((n, self.steps.vocab_size))
-        newline = np.tile(self.vocab.encode("\n")[None, :], (n, 1))
-        states, logits = self.steps.feed(newline)
-        burn_seed = (int(seed) + 0x5EED) & 0x7FFFFFFF
-        _, states, logits = self.steps.generate(
-            states, logits, BURN_IN, temperature, top_k, top_p, burn_seed, return_state=True
-        )
-        return self.steps.feed(newline, states, logits)
+        return self.steps.feed(np.tile(ids[None, :], (n, 1)))
 
     def sample(
         self,
@@ -381,7 +364,7 @@ class CharLM:
         """
         if streams < 1:
             raise SeqkitError(f"streams must be >= 1, got {streams}")
-        states, logits = self._start(prime, streams, temperature, top_k, top_p, seed)
+        states, logits = self._start(prime, streams)
         ids = self.steps.generate(states, logits, length, temperature, top_k, top_p, seed)
         texts = [self.vocab.decode(row) for row in ids]
         return texts[0] if streams == 1 else texts

@@ -138,19 +138,6 @@ def test_seeded_sampling_greedy_and_truncation():
         lm.sample("abc", 5, -1.0)
 
 
-def test_unprimed_sample_is_seeded_and_starts_after_the_burn_in():
-    from seqkit.sampling import BURN_IN
-
-    model = _tiny("gru", vocab_size=11)
-    lm = CharLM(model, CharVocab(list("abcdefghi\n"), unk=True), jit_compile=False)
-    a = lm.sample("", 30, 1.0, seed=3)
-    assert len(a) == 30 and a == lm.sample("", 30, 1.0, seed=3)
-    # The state it starts from: a newline, BURN_IN characters of the model's own, another newline.
-    burn = lm.steps.generate(*lm.steps.feed(lm.vocab.encode("\n")[None, :]), BURN_IN, 1.0, seed=(3 + 0x5EED))
-    states, logits = lm.steps.feed(lm.vocab.encode("\n" + lm.vocab.decode(burn[0]) + "\n")[None, :])
-    assert lm.vocab.decode(lm.steps.generate(states, logits, 30, 1.0, seed=3)[0]) == a
-
-
 def test_korean_model_trains_and_samples():
     text = "가나다라 마바사. 아자차카 타파하!\n" * 8
     vocab = CharVocab.build(text)
