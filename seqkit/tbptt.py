@@ -115,8 +115,9 @@ class TBPTTTrainer:
         t_start = time.perf_counter() - spent
         stats = {"train_chars": 0, "train_step_seconds": 0.0, "compile_seconds": 0.0, "steps": 0}
         timed_out = False
-        # The final validation pass counts against the budget too: stop early enough to fit it.
-        val_seconds = 0.0
+        # The end of an epoch (validation, callbacks, checkpoint) counts against the budget too: stop
+        # early enough to fit the last one, estimated by the previous one.
+        end_seconds = 0.0
         lr_var = model.optimizer.learning_rate
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch)
@@ -132,7 +133,8 @@ class TBPTTTrainer:
                 t0 = time.perf_counter()
                 loss, states = self._train(x, y, states)
                 loss = float(loss)
-                dt = time.perf_counter() - t0
+                t_last = time.perf_counter()
+                dt = t_last - t0
                 if stats["steps"] == 0:
                     stats["compile_seconds"] = dt
                 else:
@@ -150,19 +152,24 @@ class TBPTTTrainer:
                     )
                 if model.stop_training:
                     break
-                if max_seconds and time.perf_counter() - t_start + val_seconds >= max_seconds:
+                if max_seconds and time.perf_counter() - t_start + end_seconds >= max_seconds:
                     timed_out = True
                     break
+            t_end = time.perf_counter()
+            t_last = t_last if losses else t_end
             logs = {"loss": float(np.mean(losses)) if losses else float("nan")}
             if valid_ds is not None:
-                t_val = time.perf_counter()
                 val = self.evaluate(valid_ds)
-                val_seconds = time.perf_counter() - t_val
                 logs.update({f"val_{k}": v for k, v in val.items()})
             logs["learning_rate"] = float(lr_var.numpy()) if hasattr(lr_var, "numpy") else float(lr_var)
+            t_val = time.perf_counter() - t_end
             cbs.on_epoch_end(epoch, logs)
+            # From the last step to here: the end of the data, validation and the callbacks.
+            end_seconds = time.perf_counter() - t_last
             print(
-                f"epoch {epoch + 1}/{epochs}: " + ", ".join(f"{k} {v:.4f}" for k, v in logs.items()),
+                f"epoch {epoch + 1}/{epochs}: "
+                + ", ".join(f"{k} {v:.4f}" for k, v in logs.items())
+                + f" (validation {t_val:.1f} s, epoch end {end_seconds:.1f} s)",
                 flush=True,
             )
             if model.stop_training or timed_out:
