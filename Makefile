@@ -55,7 +55,7 @@ ner: setup ## train BiLSTM-CRF NER on CoNLL-2003 with the default config
 	$(PY) -m seqkit train ner $(ARGS)
 
 forecast: setup ## train forecasting on ETTh1 (M, H=96); DATA=airline|sunspots for the classic series
-	$(PY) -m seqkit train forecast $(if $(DATA),--set dataset=$(DATA)) $(ARGS)
+	$(PY) -m seqkit train forecast $(if $(DATA),$(if $(wildcard configs/forecast-$(DATA).yaml),--config configs/forecast-$(DATA).yaml,--set dataset=$(DATA))) $(ARGS)
 
 charlm: setup ## train the character LM on Tiny Shakespeare and print a sample
 	$(PY) -m seqkit train charlm $(ARGS)

@@ -14,10 +14,18 @@ import argparse
 import os
 import tempfile
 import time
+from pathlib import Path
 
 from bench.common import data_dir_or_skip, md_table, write_result
 
 KEYS = ["mase", "smape", "mae", "rmse"]
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def config_file(dataset: str) -> Path | None:
+    """``configs/forecast-<dataset>.yaml`` when the project ships one (as ``make forecast DATA=...`` uses)."""
+    path = CONFIGS / f"forecast-{dataset}.yaml"
+    return path if path.exists() else None
 
 
 def run_one(dataset: str, overrides: list[str], out: str) -> dict:
@@ -26,7 +34,8 @@ def run_one(dataset: str, overrides: list[str], out: str) -> dict:
     from seqkit.training import train
     from tasks.forecast import TASK, ForecastConfig, make_plan
 
-    cfg = resolve_config(ForecastConfig, overrides=[f"dataset={dataset}", *overrides])
+    path = config_file(dataset)
+    cfg = resolve_config(ForecastConfig, path, [f"dataset={dataset}", *overrides])
     plan = make_plan(cfg, DataArgs())
     t0 = time.perf_counter()
     _, metrics = train(TASK, cfg, DataArgs(), out=out, overwrite=True)
@@ -44,6 +53,7 @@ def run_one(dataset: str, overrides: list[str], out: str) -> dict:
         for h in model_mase
     }
     return {
+        "config_file": None if path is None else f"configs/{path.name}",
         "rows": rows,
         "input_length": plan.input_length,
         "period": plan.period,
@@ -69,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         results[dataset] = run_one(dataset, args.overrides, out)
     md = [
         "# Walk-forward forecasting: airline passengers and monthly sunspots\n",
-        "Default forecast config per data set"
+        "Default forecast config per data set, with `configs/forecast-<data set>.yaml` where the project ships one"
         + (f" with `{' '.join(args.overrides)}`" if args.overrides else "")
         + "; rolling-origin backtest over the test part, stride 1, metrics in the original units "
         "(MASE scaled by the training part's in-sample seasonal-naive error).\n",
@@ -77,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     for dataset, r in results.items():
         md.append(
             f"\n## {dataset} (period {r['period']}, input length {r['input_length']}, "
-            f"rows train/valid/test {r['rows_train_valid_test']}, model training {r['train_seconds']:.0f} s)\n"
+            f"rows train/valid/test {r['rows_train_valid_test']}, model training {r['train_seconds']:.0f} s"
+            + (f", config `{r['config_file']}`" if r["config_file"] else "")
+            + ")\n"
         )
         md.append(md_table(r["rows"], ["H", "forecaster", *KEYS]))
         for h, ok in r["model_beats_every_baseline_on_mase"].items():

@@ -68,3 +68,16 @@ def test_run_config_with_task_key_is_accepted(tmp_path):
     f = tmp_path / "config.yaml"
     f.write_text("task: sentiment\nunits: [4]\n")
     assert resolve_config(Cfg, f).units == [4]
+
+
+def test_shipped_config_files_load_into_their_task():
+    from pathlib import Path
+
+    from seqkit.task import get_task
+
+    files = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+    assert files
+    for path in files:
+        task = get_task(path.stem.split("-")[0])
+        cfg = resolve_config(task.config_cls, path)
+        cfg.validate(str(path))
