@@ -17,7 +17,18 @@ from bench.common import RESULTS, environment, md_table
 from seqkit.io import write_json, write_text
 
 # Cheap, machine-level measurements first; the long task trainings after.
-ORDER = ["speed", "gradients", "regularizers", "forecast", "forecast_series", "sentiment", "ner", "charlm", "tuning"]
+ORDER = [
+    "speed",
+    "gradients",
+    "regularizers",
+    "forecast",
+    "forecast_ablation",
+    "forecast_series",
+    "sentiment",
+    "ner",
+    "charlm",
+    "tuning",
+]
 
 
 def _available(name: str) -> bool:
