@@ -116,8 +116,9 @@ class TBPTTTrainer:
         stats = {"train_chars": 0, "train_step_seconds": 0.0, "compile_seconds": 0.0, "steps": 0}
         timed_out = False
         # The end of an epoch (validation, callbacks, checkpoint) counts against the budget too: stop
-        # early enough to fit the last one, estimated by the previous one.
-        end_seconds = 0.0
+        # early enough to fit the last one, estimated by the longest one so far (it varies between
+        # epochs: most take seconds, some over half a minute).
+        end_seconds = reserve = 0.0
         lr_var = model.optimizer.learning_rate
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch)
@@ -152,7 +153,7 @@ class TBPTTTrainer:
                     )
                 if model.stop_training:
                     break
-                if max_seconds and time.perf_counter() - t_start + end_seconds >= max_seconds:
+                if max_seconds and time.perf_counter() - t_start + reserve >= max_seconds:
                     timed_out = True
                     break
             t_end = time.perf_counter()
@@ -162,14 +163,17 @@ class TBPTTTrainer:
                 val = self.evaluate(valid_ds)
                 logs.update({f"val_{k}": v for k, v in val.items()})
             logs["learning_rate"] = float(lr_var.numpy()) if hasattr(lr_var, "numpy") else float(lr_var)
-            t_val = time.perf_counter() - t_end
+            t_val = time.perf_counter()
             cbs.on_epoch_end(epoch, logs)
+            t_cb = time.perf_counter()
             # From the last step to here: the end of the data, validation and the callbacks.
-            end_seconds = time.perf_counter() - t_last
+            end_seconds = t_cb - t_last
+            reserve = max(reserve, end_seconds)
             print(
                 f"epoch {epoch + 1}/{epochs}: "
                 + ", ".join(f"{k} {v:.4f}" for k, v in logs.items())
-                + f" (validation {t_val:.1f} s, epoch end {end_seconds:.1f} s)",
+                + f" (end of data {t_end - t_last:.1f} s, validation {t_val - t_end:.1f} s, "
+                f"callbacks {t_cb - t_val:.1f} s)",
                 flush=True,
             )
             if model.stop_training or timed_out:
