@@ -5,12 +5,13 @@ task twice, in fresh processes, with and without clearing the Keras session
 between trials, and records peak RSS and RSS after each trial.
 
 ``python -m bench.tuning --quality [--tasks forecast ner] [--minutes 30]``
-trains each task's default config once and runs a Hyperband search of
-``--minutes`` on its standard data (test set untouched), and records the
-validation objective of both. Run it under the CPU lock; it takes
-``len(tasks) * (minutes + default training)``. ``--reuse-bench`` takes NER's default
-objective from ``bench/results/ner.json`` when that run trained today's default config
-(it is the same training on the same data), which saves the 25-minute default run.
+trains each task's default config the way a trial trains and runs a Hyperband
+search of ``--minutes`` on its standard data (test set untouched) over the space
+in ``bench/spaces/TASK.yaml``, and records the validation objective of both.
+NER trials (and its default) train for at most 4 epochs (``--max-epochs``); the
+full-length default's objective is taken from ``bench/results/ner.json`` when that
+run trained today's default config. Run it under the CPU lock; it takes about
+``len(tasks) * (minutes + a trial)``.
 
 Both parts write into ``bench/results/tuning.{json,md}``; a run of one part keeps
 the other part's last numbers.
@@ -135,19 +136,37 @@ def default_from_bench(name: str, cfg) -> tuple[float | None, str]:
     return float(data[key]), f"bench/results/{result}.json ({data['environment']['date']})"
 
 
-def quality(tasks: list[str], minutes: float, reuse_bench: bool = False) -> dict[str, Any]:
-    """Default config vs a ``minutes`` Hyperband search, by the task's validation objective."""
+# Per-task search settings of the quality benchmark (``--max-epochs`` / ``--space`` override them).
+# NER's default trains for 24 minutes, most of a 30-minute search, so its trials (and the default
+# they are compared with) train for at most 4 epochs; the full default is shown beside them.
+TRIAL_EPOCHS = {"ner": 4}
+SPACES = {name: Path(__file__).resolve().parent / "spaces" / f"{name}.yaml" for name in ("forecast", "ner")}
+
+
+def quality(
+    tasks: list[str],
+    minutes: float,
+    max_epochs: dict[str, int] | None = None,
+    spaces: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Default config vs a ``minutes`` Hyperband search, by the task's validation objective.
+
+    The default is trained here exactly as a trial is (same epochs, callbacks and data), so the
+    two numbers differ only by the configuration.
+    """
     from seqkit.task import DataArgs, get_task
     from seqkit.tuning import baseline_objective, tune
 
+    max_epochs = {**TRIAL_EPOCHS, **(max_epochs or {})}
+    spaces = {**{k: str(v) for k, v in SPACES.items() if v.exists()}, **(spaces or {})}
     rows = []
     for name in tasks:
         task = get_task(name)
         cfg = task.config_cls()
+        epochs = int(max_epochs.get(name) or cfg.epochs)
+        full_default, full_source = default_from_bench(name, cfg)
         t0 = time.perf_counter()
-        default, source = default_from_bench(name, cfg) if reuse_bench else (None, "")
-        if default is None:
-            default, source = baseline_objective(task, cfg, DataArgs()), "trained here"
+        default = baseline_objective(task, cfg, DataArgs(), epochs=epochs)
         default_seconds = time.perf_counter() - t0
         with tempfile.TemporaryDirectory() as d:
             summary = tune(
@@ -157,11 +176,13 @@ def quality(tasks: list[str], minutes: float, reuse_bench: bool = False) -> dict
                 out=Path(d) / "tune",
                 tuner="hyperband",
                 trials=1000,
-                max_epochs=cfg.epochs,
+                max_epochs=epochs,
+                space_file=spaces.get(name),
                 minutes=minutes,
                 overwrite=True,
             )
             best_yaml = (Path(d) / "tune" / "best.yaml").read_text()
+            table = (Path(d) / "tune" / "trials.md").read_text()
         tuned = summary.get("best_objective")
         better = (
             tuned is not None
@@ -173,18 +194,22 @@ def quality(tasks: list[str], minutes: float, reuse_bench: bool = False) -> dict
                 "task": name,
                 "objective": task.objective,
                 "direction": task.direction,
+                "trial_epochs": epochs,
+                "space": _shown_path(spaces.get(name)),
                 "default": default,
-                "default_from": source,
                 "tuned": tuned,
                 "improved": better,
+                "full_default": full_default,
+                "full_default_from": full_source,
                 "trials": summary["trials"],
                 "completed": summary["completed"],
                 "search_minutes": round(summary["search_seconds"] / 60.0, 1),
                 "default_train_seconds": round(default_seconds, 1),
                 "best_yaml": best_yaml,
+                "trials_md": table,
             }
         )
-        print(json.dumps({k: v for k, v in rows[-1].items() if k != "best_yaml"}), flush=True)
+        print(json.dumps({k: v for k, v in rows[-1].items() if k not in ("best_yaml", "trials_md")}), flush=True)
     return {"minutes": minutes, "tuner": "hyperband", "rows": rows}
 
 
@@ -208,20 +233,48 @@ def _markdown(data: dict[str, Any]) -> str:
     q = data.get("quality")
     if q:
         parts.append(f"\n## Validation objective: default config vs a {q['minutes']}-minute Hyperband search\n")
+        parts.append(
+            "The default config is trained exactly as a trial is (same epochs, callbacks and data); "
+            "`full_default` is the same config at its full training length, from the task benchmark.\n"
+        )
         cols = [
             "task",
             "objective",
             "direction",
+            "trial_epochs",
+            "space",
             "default",
-            "default_from",
             "tuned",
             "improved",
+            "full_default",
             "trials",
             "completed",
             "search_minutes",
         ]
         parts.append(md_table(q["rows"], cols))
+        for r in q["rows"]:
+            parts.append(f"\n### {r['task']}: best configuration\n\n```yaml\n{r['best_yaml'].rstrip()}\n```\n")
+            if r.get("trials_md"):
+                parts.append(f"\n### {r['task']}: every trial\n\n{r['trials_md'].rstrip()}\n")
     return "\n".join(parts)
+
+
+def _shown_path(path: str | None) -> str:
+    if path is None:
+        return "the task's space"
+    root = Path(__file__).resolve().parent.parent
+    p = Path(path).resolve()
+    return p.relative_to(root).as_posix() if p.is_relative_to(root) else str(path)
+
+
+def _pairs(items: list[str], kind, flag: str) -> dict[str, Any]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"{flag}: expected TASK=VALUE, got {item!r}")
+        out[name] = kind(value)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -231,10 +284,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tasks", nargs="+", default=["forecast", "ner"])
     p.add_argument("--minutes", type=float, default=30.0)
     p.add_argument(
-        "--reuse-bench",
-        action="store_true",
-        help="take the default's objective from a task benchmark that trained the same config (NER: bench.ner)",
+        "--max-epochs",
+        action="append",
+        default=[],
+        metavar="TASK=N",
+        help=f"epochs of a trial and of the default it is compared with (default {TRIAL_EPOCHS}; else the config's)",
     )
+    p.add_argument("--space", action="append", default=[], metavar="TASK=FILE", help="search space file per task")
     p.add_argument("--trials", type=int, default=20)
     p.add_argument("--memory-child", choices=("clear", "keep"), help=argparse.SUPPRESS)
     p.add_argument("--dir", help=argparse.SUPPRESS)
@@ -252,7 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.memory:
         data["memory"] = memory(args.trials)
     if args.quality:
-        data["quality"] = quality(args.tasks, args.minutes, args.reuse_bench)
+        data["quality"] = quality(
+            args.tasks, args.minutes, _pairs(args.max_epochs, int, "--max-epochs"), _pairs(args.space, str, "--space")
+        )
     write_result("tuning", data, _markdown(data))
     return 0
 

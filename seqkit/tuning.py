@@ -79,14 +79,14 @@ def default_space(cfg) -> dict[str, dict[str, Any]]:
     space: dict[str, dict[str, Any]] = {
         "cell": {"type": "choice", "values": ["lstm", "gru"]},
         NUM_LAYERS: {"type": "int", "min": 1, "max": max(2, len(units))},
-        "units": {"type": "choice", "values": sorted({max(1, u // 2), u, 2 * u})},
+        "units": choice_around(u),
         "bidirectional": {"type": "boolean"},
         "dropout": {"type": "float", "min": 0.0, "max": 0.5, "step": 0.1},
         "inter_dropout": {"type": "float", "min": 0.0, "max": 0.5, "step": 0.1},
         "output_dropout": {"type": "float", "min": 0.0, "max": 0.5, "step": 0.1},
         "learning_rate": {"type": "float", "min": lr / 4, "max": lr * 4, "sampling": "log"},
-        "batch_size": {"type": "choice", "values": sorted({max(1, bs // 2), bs, 2 * bs})},
-        "clipnorm": {"type": "choice", "values": [0.5, 1.0, 5.0]},
+        "batch_size": choice_around(bs),
+        "clipnorm": choice_with(getattr(cfg, "clipnorm", 1.0), [0.5, 1.0, 5.0]),
     }
     # Only regularisers every searched cell supports: the others would fail whole trials.
     from seqkit.layers.regularizers import DEMONSTRATION_ONLY  # they exist to show memory loss, not to train
@@ -107,6 +107,17 @@ def default_space(cfg) -> dict[str, dict[str, Any]]:
         }
     fields = {f.name for f in dataclasses.fields(cfg)}
     return {k: v for k, v in space.items() if k in fields or (k == NUM_LAYERS and "units" in fields)}
+
+
+def choice_around(value: int, minimum: int = 1) -> dict[str, Any]:
+    """A choice of half, the same and double ``value``: a width searched around a tuned default."""
+    value = int(value)
+    return {"type": "choice", "values": sorted({max(minimum, value // 2), value, 2 * value})}
+
+
+def choice_with(value: Any, values: list) -> dict[str, Any]:
+    """A choice of ``values`` that also holds ``value`` (the base config's), so it can be the default."""
+    return {"type": "choice", "values": list(values) if value in values else [value, *values]}
 
 
 def _supports(cell: str, regularizer: str) -> bool:
@@ -582,9 +593,34 @@ def make_tuner(
         tuner = cls(hypermodel, max_trials=trials, num_initial_points=max(2, trials // 3), **common)
     else:
         tuner = cls(hypermodel, max_trials=trials, **common)
+    oracle = getattr(tuner.oracle, "_oracle", tuner.oracle)
     # Hyperband stops after its brackets, --trials caps it further; a resumed search may raise the budget.
-    getattr(tuner.oracle, "_oracle", tuner.oracle).max_trials = trials
+    oracle.max_trials = trials
+    _base_config_first(kt, oracle)
     return tuner
+
+
+def _base_config_first(kt, oracle) -> None:
+    """Make the first trial of a search the base config itself (every hyperparameter at its default).
+
+    The defaults of the declared hyperparameters are the base config's values, so the
+    search's best is never worse than the config it started from, at the same training
+    budget. After that trial (or when resuming a search that has run it) sampling is the
+    oracle's own.
+    """
+    sample = oracle._random_values
+
+    def base_values():
+        hps = kt.HyperParameters()
+        for hp in oracle.hyperparameters.space:
+            hps.merge([hp])
+            if hps.is_active(hp):
+                hps.values[hp.name] = hp.default
+        if oracle._duplicate(hps.values):
+            return sample()
+        return hps.values
+
+    oracle._random_values = base_values
 
 
 # --------------------------------------------------------------------------------------------

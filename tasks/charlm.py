@@ -110,6 +110,14 @@ class CharLMTask(Task):
     config_cls = CharLMConfig
     objective = "val_loss"
     direction = "min"
+    # The TBPTT batches (rows and chunk length) are laid out in prepare().
+    PREPARE_FIELDS = ("batch_size", "seq_len")
+
+    def search_space(self, cfg: CharLMConfig) -> dict[str, Any]:
+        """Truncation length and embedding width, added to the common recurrent ones (docs/tuning.md)."""
+        from seqkit.tuning import choice_around
+
+        return {"seq_len": choice_around(cfg.seq_len), "embedding_dim": choice_around(cfg.embedding_dim)}
 
     # --- data ---------------------------------------------------------------------------
     def _texts(self, cfg: CharLMConfig, data: DataArgs) -> tuple[str, str, dict[str, Any]]:

@@ -273,6 +273,32 @@ class ForecastTask(Task):
     config_cls = ForecastConfig
     objective = "val_mse"
     direction = "min"
+    # The windows (and the segment count the model is built for) come from prepare().
+    PREPARE_FIELDS = ("batch_size", "input_length", "segment_length")
+
+    def search_space(self, cfg: ForecastConfig) -> dict[str, Any]:
+        """Look-back and segment length, normalisation, decoder, loss, channel handling (docs/tuning.md).
+
+        Lengths are searched only where they are known up front: set in the config or given by
+        a named data set's defaults (``0`` in a value means that default).
+        """
+        from seqkit.tuning import choice_with
+
+        known = DATASETS.get(cfg.dataset, {})
+        space: dict[str, Any] = {
+            "norm": choice_with(cfg.norm, ["last", "revin", "none"]),
+            "decoder": choice_with(cfg.decoder, ["pmf", "direct"]),
+            "loss": choice_with(cfg.loss, ["mae", "mse", "huber"]),
+            "channel_independent": {"type": "boolean"},
+            "head_dropout": {"type": "float", "min": 0.0, "max": 0.5, "step": 0.1},
+        }
+        length = cfg.input_length or known.get("input_length", 0)
+        if length // 2 > 0:
+            space["input_length"] = {"type": "choice", "values": [cfg.input_length, length // 2]}
+        segment = cfg.segment_length or known.get("segment_length", 0)
+        if segment // 2 > 0:
+            space["segment_length"] = {"type": "choice", "values": [cfg.segment_length, segment // 2, 2 * segment]}
+        return space
 
     # --- data -----------------------------------------------------------------------------------
     def prepare(self, cfg: ForecastConfig, data: DataArgs, for_tuning: bool = False) -> Prepared:

@@ -68,6 +68,9 @@ class NerConfig(RecurrentConfig):
     lowercase: bool = True  # lower-case and 0-for-digit word vocabulary; characters keep the case
     min_word_count: int = 1
     singleton_unk: float = 0.5  # probability a training singleton is replaced by UNK (Lample et al. 2016)
+    # Probability that any training word is replaced by UNK (its characters stay): the tagger then
+    # has to recognise names from spelling and context, as it must for the unseen names of a test set.
+    word_dropout: float = 0.0
     char_encoder: Literal["cnn", "bilstm", "none"] = "cnn"
     char_dim: int = 30
     char_filters: int = 64
@@ -84,8 +87,9 @@ class NerConfig(RecurrentConfig):
     def validate(self, source: str) -> None:
         if self.lr_decay < 0:
             raise SeqkitError(f"{source}: field 'lr_decay': must be >= 0, got {self.lr_decay}")
-        if not 0.0 <= self.singleton_unk <= 1.0:
-            raise SeqkitError(f"{source}: field 'singleton_unk': must be in [0, 1], got {self.singleton_unk}")
+        for name in ("singleton_unk", "word_dropout"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise SeqkitError(f"{source}: field '{name}': must be in [0, 1], got {getattr(self, name)}")
         for name in ("word_dim", "char_dim", "char_filters", "max_word_len", "length_multiple", "batch_size"):
             if getattr(self, name) <= 0:
                 raise SeqkitError(f"{source}: field '{name}': must be positive")
@@ -264,8 +268,12 @@ def train_dataset(split: Split, vocab: Vocab, cfg: NerConfig, singletons: np.nda
             feats = []
             for i in idx:
                 f = split.features[i]
+                drop = np.zeros(len(f["words"]), bool)
                 if cfg.singleton_unk > 0:
-                    drop = singletons[f["words"]] & (rng.random(len(f["words"])) < cfg.singleton_unk)
+                    drop |= singletons[f["words"]] & (rng.random(len(f["words"])) < cfg.singleton_unk)
+                if cfg.word_dropout > 0:
+                    drop |= rng.random(len(f["words"])) < cfg.word_dropout
+                if drop.any():
                     f = {**f, "words": np.where(drop, UNK, f["words"]).astype("int32")}
                 feats.append(f)
             yield _pad_batch(feats, [split.labels[i] for i in idx], vocab.length_multiple, vocab.max_word_len)
@@ -464,6 +472,23 @@ class NerTask(Task):
     config_cls = NerConfig
     objective = "val_f1"
     direction = "max"
+    # The training pipeline reads these (the noise is drawn in the batch generator).
+    PREPARE_FIELDS = ("batch_size", "singleton_unk", "word_dropout")
+
+    def search_space(self, cfg: NerConfig) -> dict[str, Any]:
+        """The tagger's own dimensions, added to the common recurrent ones (docs/tuning.md)."""
+        from seqkit.tuning import choice_around, choice_with
+
+        return {
+            "char_encoder": choice_with(cfg.char_encoder, ["cnn", "bilstm"]),
+            "char_dim": choice_around(cfg.char_dim),
+            "char_filters": choice_around(cfg.char_filters),
+            "word_dim": choice_around(cfg.word_dim),
+            "head": choice_with(cfg.head, ["crf", "softmax"]),
+            "singleton_unk": {"type": "float", "min": 0.0, "max": max(0.5, cfg.singleton_unk), "step": 0.1},
+            "word_dropout": {"type": "float", "min": 0.0, "max": max(0.2, cfg.word_dropout), "step": 0.05},
+            "lr_decay": choice_with(cfg.lr_decay, [0.0, 0.1, 0.3]),
+        }
 
     def prepare(self, cfg: NerConfig, data: DataArgs, for_tuning: bool = False) -> Prepared:
         paths = _split_paths(data, for_tuning)

@@ -228,6 +228,22 @@ class SentimentTask(Task):
     config_cls = SentimentConfig
     objective = "val_accuracy"
     direction = "max"
+    # prepare() truncates to max_length and pads to whole regions.
+    PREPARE_FIELDS = ("batch_size", "max_length", "truncation", "region_size")
+
+    def search_space(self, cfg: SentimentConfig) -> dict[str, Any]:
+        """Input length and truncation, the embedding and region pooling, the head (docs/tuning.md)."""
+        from seqkit.tuning import choice_around, choice_with
+
+        return {
+            "max_length": choice_around(cfg.max_length),
+            "truncation": choice_with(cfg.truncation, ["head_tail", "head", "tail"]),
+            "embedding_dim": choice_around(cfg.embedding_dim),
+            "embedding_dropout": {"type": "float", "min": 0.0, "max": 0.5, "step": 0.1},
+            "region_size": choice_with(cfg.region_size, [1, 2, 4, 8]),
+            "pooling": choice_with(cfg.pooling, ["max_mean", "max", "mean", "last"]),
+            "head_dropout": {"type": "float", "min": 0.0, "max": 0.5, "step": 0.1},
+        }
 
     def prepare(self, cfg: SentimentConfig, data: DataArgs, for_tuning: bool = False) -> Prepared:
         train, valid, test, note = _load_splits(cfg, data, for_tuning)

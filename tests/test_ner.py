@@ -81,6 +81,27 @@ def test_length_batches_group_similar_lengths():
     assert sorted(i for b in shuffled for i in b) == list(range(8))
 
 
+@pytest.mark.parametrize("word_dropout, singleton_unk", [(0.0, 0.0), (1.0, 0.0), (0.3, 0.0)])
+def test_word_dropout_replaces_training_words_by_unk(tmp_path, word_dropout, singleton_unk):
+    from seqkit.config import from_dict
+    from seqkit.seed import set_seed
+    from tasks.ner import PAD, TASK, UNK
+
+    data, overrides = TASK.fixture(tmp_path / "data")
+    cfg = from_dict(
+        TASK.config_cls, {**overrides, "word_dropout": word_dropout, "singleton_unk": singleton_unk}, source="test"
+    )
+    set_seed(0)
+    prepared = TASK.prepare(cfg, data)
+    words = np.concatenate([x["words"].numpy().ravel() for x, _ in prepared.train])
+    words = words[words != PAD]
+    unk = float(np.mean(words == UNK))
+    assert unk == pytest.approx(word_dropout, abs=0.08)
+    # The characters stay: the tagger still sees the spelling of a dropped word.
+    chars = np.concatenate([x["chars"].numpy()[..., 0].ravel() for x, _ in prepared.train])
+    assert np.count_nonzero(chars) == len(words)
+
+
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     """One tiny CRF run with a tiny pretrained-vector file (seconds)."""

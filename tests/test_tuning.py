@@ -109,6 +109,42 @@ def test_declare_maps_values_onto_config_fields():
     assert trial_cfg.clipnorm is None and trial_cfg.bidirectional is True
 
 
+@pytest.mark.parametrize("name", ["sentiment", "ner", "forecast", "charlm"])
+def test_each_task_searches_its_own_fields_and_its_defaults_are_the_base_config(name):
+    """The first trial of a search is the base config: every default of the space must hold it."""
+    import keras_tuner
+
+    from seqkit.task import get_task
+
+    own = {
+        "sentiment": {"max_length", "truncation", "embedding_dim", "region_size", "pooling"},
+        "ner": {"char_encoder", "char_dim", "char_filters", "word_dim", "head", "word_dropout", "lr_decay"},
+        "forecast": {"input_length", "segment_length", "norm", "decoder", "loss", "channel_independent"},
+        "charlm": {"seq_len", "embedding_dim"},
+    }[name]
+    task = get_task(name)
+    cfg = task.config_cls()
+    space, _ = tuning.resolve_space(task, cfg)
+    assert own <= set(space)
+    # Fields prepare() reads must make a trial prepare its data again.
+    assert {"seq_len", "input_length", "segment_length", "max_length", "word_dropout"} & set(space) <= set(
+        task.PREPARE_FIELDS
+    )
+    hps = keras_tuner.HyperParameters()
+    tuning.declare(hps, space, cfg)
+    assert tuning.config_from_values(cfg, space, hps) == cfg
+
+
+def test_first_trial_is_the_base_config(tmp_path):
+    import pandas as pd
+
+    _tune(tmp_path, trials=2)
+    table = pd.read_csv(tmp_path / "tune" / "trials.csv")
+    cfg = ToyConfig()
+    assert table.loc[0, "units"] == str(cfg.units) and table.loc[0, "learning_rate"] == pytest.approx(cfg.learning_rate)
+    assert table.loc[1, "learning_rate"] != pytest.approx(cfg.learning_rate)
+
+
 def test_whole_stack_choice():
     cfg = ToyConfig()
     space = {"units": tuning.check_spec("units", {"type": "choice", "values": [[2], [4, 4]]}, cfg)}
