@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from seqkit.config import RecurrentConfig, resolve_config
+from seqkit.data.pipeline import finish_pipeline
 from seqkit.errors import SeqkitError
 from seqkit.task import DataArgs, Prepared, Task
 
@@ -60,7 +61,8 @@ class ToyTask(Task):
         xt, yt = self._arrays(cfg.n_train, 0)
         xv, yv = self._arrays(cfg.n_valid, 1)
         train = tf.data.Dataset.from_tensor_slices((xt, yt)).shuffle(len(xt), seed=cfg.seed).batch(cfg.batch_size)
-        valid = tf.data.Dataset.from_tensor_slices((xv, yv)).batch(cfg.batch_size)
+        train = finish_pipeline(train)
+        valid = finish_pipeline(tf.data.Dataset.from_tensor_slices((xv, yv)).batch(cfg.batch_size))
         test = None
         if not for_tuning:
             xs, ys = self._arrays(cfg.n_valid, 2)

@@ -36,6 +36,7 @@ from seqkit.data.conll import (
     tag_set,
     write_conll,
 )
+from seqkit.data.pipeline import finish_pipeline
 from seqkit.errors import SeqkitError, fail
 from seqkit.metrics.ner import entity_scores, get_entities, token_type_confusion
 from seqkit.task import DataArgs, Prepared, Task
@@ -290,7 +291,7 @@ def train_dataset(split: Split, vocab: Vocab, cfg: NerConfig, singletons: np.nda
     n_batches = math.ceil(len(lengths) / cfg.batch_size)
     # A known length lets Keras show progress and end epochs without an "input ran out of data" warning.
     ds = tf.data.Dataset.from_generator(gen, output_signature=sig)
-    return ds.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(2)
+    return finish_pipeline(ds.apply(tf.data.experimental.assert_cardinality(n_batches)))
 
 
 # --- pretrained vectors ------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import numpy as np
 
 from seqkit import io
 from seqkit.config import RecurrentConfig
+from seqkit.data.pipeline import finish_pipeline
 from seqkit.data.text import (
     TextData,
     Vectorizer,
@@ -155,7 +156,7 @@ def _batches_dataset(encoded, y, batch_size: int, shuffle: bool, seed: int, pad_
     ds = tf.data.Dataset.from_generator(gen, output_signature=(spec, y_spec))
     # The batch count is the same every epoch; telling tf.data lets Keras show progress from the first epoch.
     n_batches = len(length_batches(lengths, batch_size, shuffle, np.random.default_rng(0)))
-    return ds.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(2)
+    return finish_pipeline(ds.apply(tf.data.experimental.assert_cardinality(n_batches)))
 
 
 def _targets(ids: np.ndarray, n_classes: int) -> np.ndarray:

@@ -191,5 +191,7 @@ def tbptt_dataset(ids: np.ndarray, batch_size: int, seq_len: int):
         y = grid[:, k * seq_len + 1 : k * seq_len + seq_len + 1]
         return tf.ensure_shape(x, (batch_size, seq_len)), tf.ensure_shape(y, (batch_size, seq_len))
 
-    ds = tf.data.Dataset.range(n_batches).map(chunk, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.prefetch(2)
+    from seqkit.data.pipeline import finish_pipeline
+
+    # A slice of a resident tensor: no parallel calls needed.
+    return finish_pipeline(tf.data.Dataset.range(n_batches).map(chunk))

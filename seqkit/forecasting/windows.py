@@ -91,4 +91,6 @@ def window_dataset(
         y = tf.gather(v_out, t[:, None] + ahead[None, :])
         return x, y
 
-    return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    from seqkit.data.pipeline import MAP_PARALLELISM, finish_pipeline
+
+    return finish_pipeline(ds.map(gather, num_parallel_calls=MAP_PARALLELISM, deterministic=True))
