@@ -300,19 +300,37 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not (args.memory or args.quality):
         args.memory = args.quality = True
-    previous = RESULTS / "tuning.json"
-    data: dict[str, Any] = {}
-    if previous.exists():
-        old = json.loads(previous.read_text())
-        data = {k: old[k] for k in ("memory", "quality") if k in old}
+    new: dict[str, Any] = {}
     if args.memory:
-        data["memory"] = memory(args.trials)
+        new["memory"] = memory(args.trials)
     if args.quality:
-        data["quality"] = quality(
+        new["quality"] = quality(
             args.tasks, args.minutes, _pairs(args.max_epochs, int, "--max-epochs"), _pairs(args.space, str, "--space")
         )
-    write_result("tuning", data, _markdown(data))
+    _merge_and_write(new)
     return 0
+
+
+def _merge_and_write(new: dict[str, Any]) -> None:
+    """Keep the other part's numbers and other tasks' rows (one process per task may run at once)."""
+    import fcntl
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS / ".tuning.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        previous = RESULTS / "tuning.json"
+        data: dict[str, Any] = {}
+        if previous.exists():
+            old = json.loads(previous.read_text())
+            data = {k: old[k] for k in ("memory", "quality") if k in old}
+        if "memory" in new:
+            data["memory"] = new["memory"]
+        if "quality" in new:
+            q = new["quality"]
+            ours = {r["task"] for r in q["rows"]}
+            kept = [r for r in (data.get("quality") or {}).get("rows", []) if r["task"] not in ours]
+            data["quality"] = {**q, "rows": sorted(kept + q["rows"], key=lambda r: r["task"])}
+        write_result("tuning", data, _markdown(data))
 
 
 if __name__ == "__main__":  # pragma: no cover
