@@ -21,6 +21,7 @@ from pathlib import Path
 from bench.common import RESULTS, data_dir_or_skip, md_table, write_result
 
 TARGET_VAL_LOSS = 1.50
+TARGET_TRAIN_SECONDS = 30 * 60
 ANCHORS = {
     "nanoGPT CPU config (4x128 transformer, ~3 min laptop)": 1.88,
     "nanoGPT baby GPT (10.7M params, GPU)": 1.4697,
@@ -107,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         "val_bpc": n["val_bpc"],
         "val_perplexity": n["val_perplexity"],
         "target_val_loss": TARGET_VAL_LOSS,
-        "target_met": n["val_loss"] <= TARGET_VAL_LOSS,
+        "target_train_seconds": TARGET_TRAIN_SECONDS,
+        # The target is both: the loss, within 30 minutes of training.
+        "target_met": n["val_loss"] <= TARGET_VAL_LOSS and n["train_seconds"] <= TARGET_TRAIN_SECONDS,
         "train_seconds": n["train_seconds"],
         "train_chars": n["train_chars"],
         "train_chars_per_second": n["train_chars_per_second"],
@@ -130,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         {
             "what": "training seconds (incl. compile, validation)",
             "value": n["train_seconds"],
-            "target / anchor": "<= 1800",
+            "target / anchor": f"<= {TARGET_TRAIN_SECONDS}",
         },
         {"what": "characters trained", "value": n["train_chars"], "target / anchor": ""},
         {"what": "training chars/s", "value": n["train_chars_per_second"], "target / anchor": ""},
