@@ -90,11 +90,45 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def _moving_averages(model) -> list[tuple[Any, Any]]:
+    """(trainable variable, its moving average) when the optimizer keeps averages (``use_ema=True``)."""
+    opt = getattr(model, "optimizer", None)
+    if opt is None or not getattr(opt, "use_ema", False) or not getattr(opt, "built", False):
+        return []
+    return list(zip(opt._trainable_variables, opt._model_variables_moving_average))
+
+
+def evaluation_weights(model) -> list[np.ndarray]:
+    """The weights validation judges: the optimizer's moving averages where it keeps them, else the weights."""
+    averages = {id(v): a for v, a in _moving_averages(model)}
+    return [keras.ops.convert_to_numpy(averages.get(id(v), v)) for v in model.weights]
+
+
+@contextlib.contextmanager
+def averaged_weights(model):
+    """Run the body with the moving-average weights in the model, then put the trained weights back.
+
+    A no-op without ``use_ema``. Unlike ``keras.callbacks.SwapEMAWeights`` the model never
+    holds the averages outside the body, so an end-of-epoch checkpoint stores the trained
+    weights and the optimizer stores the averages, and a resumed run continues exactly.
+    """
+    pairs = _moving_averages(model)
+    trained = [keras.ops.convert_to_numpy(v) for v, _ in pairs]
+    try:
+        for v, a in pairs:
+            v.assign(a)
+        yield
+    finally:
+        for (v, _), w in zip(pairs, trained):
+            v.assign(w)
+
+
 class BestWeights(keras.callbacks.Callback):
     """Keep the weights of the best epoch by ``monitor`` in memory and restore them at the end.
 
     Unlike ``EarlyStopping(restore_best_weights=True)`` it never stops early by itself
-    and it ignores epochs whose monitored value or loss is not finite. A
+    and it ignores epochs whose monitored value or loss is not finite. With an optimizer
+    that keeps moving averages it keeps those (the weights validation judged). A
     :class:`Checkpoint` persists ``best``/``best_epoch``/``weights`` so they survive a resume.
     """
 
@@ -114,7 +148,7 @@ class BestWeights(keras.callbacks.Callback):
         better = self.best is None or (value < self.best if self.mode == "min" else value > self.best)
         if better:
             self.best, self.best_epoch = value, epoch
-            self.weights = self.model.get_weights()
+            self.weights = evaluation_weights(self.model)
 
     def restore(self) -> None:
         if self.weights is not None:

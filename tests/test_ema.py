@@ -1,0 +1,81 @@
+"""Moving-average weights: what validation judges, what best-epoch selection keeps, and the NER option."""
+
+import json
+
+import numpy as np
+import pytest
+
+
+def _fitted(use_ema: bool):
+    import keras
+
+    from seqkit.seed import set_seed
+
+    set_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4), keras.layers.BatchNormalization()])
+    model.compile(optimizer=keras.optimizers.Adam(0.1, use_ema=use_ema, ema_momentum=0.5), loss="mse")
+    x = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
+    # train_on_batch, not fit: the end of fit copies the averages into the model.
+    for i in range(8):
+        model.train_on_batch(x[i * 4 : i * 4 + 4], np.ones((4, 4), "float32"))
+    return model
+
+
+def test_averaged_weights_swaps_in_the_averages_and_puts_the_trained_weights_back():
+    from seqkit.training import averaged_weights, evaluation_weights
+
+    model = _fitted(use_ema=True)
+    trained = model.get_weights()
+    opt = model.optimizer
+    averages = {id(v): np.asarray(a) for v, a in zip(opt._trainable_variables, opt._model_variables_moving_average)}
+    expected = [averages.get(id(v), w) for v, w in zip(model.weights, trained)]
+    # The averages differ from the trained weights (momentum 0.5 over 8 steps), so the test can tell them apart.
+    assert any(not np.allclose(a, b) for a, b in zip(expected, trained))
+
+    judged = evaluation_weights(model)
+    for got, want in zip(judged, expected):
+        np.testing.assert_array_equal(got, want)
+    with averaged_weights(model):
+        for got, want in zip(model.get_weights(), expected):
+            np.testing.assert_array_equal(got, want)
+    for got, want in zip(model.get_weights(), trained):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_without_averages_both_are_the_weights_themselves():
+    from seqkit.training import averaged_weights, evaluation_weights
+
+    model = _fitted(use_ema=False)
+    trained = model.get_weights()
+    for got, want in zip(evaluation_weights(model), trained):
+        np.testing.assert_array_equal(got, want)
+    with averaged_weights(model):
+        for got, want in zip(model.get_weights(), trained):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_ner_with_moving_averages_keeps_the_weights_it_selected(tmp_path):
+    from seqkit.cli import main
+    from tasks.ner import TASK
+
+    data, overrides = TASK.fixture(tmp_path / "data")
+    argv = ["train", "ner", "--out", str(tmp_path / "run"), "--train", data.train, "--valid", data.valid]
+    argv += ["--test", data.test]
+    for k, v in {**overrides, "ema_momentum": 0.9}.items():
+        argv += ["--set", f"{k}={json.dumps(v)}"]
+    assert main(argv) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    history = (tmp_path / "run" / "history.csv").read_text().splitlines()
+    col = history[0].split(",").index("val_f1")
+    best = max(float(row.split(",")[col]) for row in history[1:])
+    # The saved model is the averaged weights of the best epoch: it scores what selection saw.
+    assert metrics["valid_f1"] == pytest.approx(best, abs=1e-9)
+
+
+def test_ema_momentum_out_of_range_names_the_field():
+    from seqkit.config import from_dict
+    from seqkit.errors import SeqkitError
+    from tasks.ner import TASK
+
+    with pytest.raises(SeqkitError, match="ema_momentum"):
+        from_dict(TASK.config_cls, {"ema_momentum": 1.0}, source="cfg.yaml")
