@@ -140,6 +140,7 @@ def default_from_bench(name: str, cfg) -> tuple[float | None, str]:
 # NER's default trains for 24 minutes, most of a 30-minute search, so its trials (and the default
 # they are compared with) train for at most 4 epochs; the full default is shown beside them.
 TRIAL_EPOCHS = {"ner": 4}
+WORK = Path(__file__).resolve().parent / "work"  # search directories of the quality runs
 SPACES = {name: Path(__file__).resolve().parent / "spaces" / f"{name}.yaml" for name in ("forecast", "ner")}
 
 
@@ -168,23 +169,25 @@ def quality(
         t0 = time.perf_counter()
         default = baseline_objective(task, cfg, DataArgs(), epochs=epochs)
         default_seconds = time.perf_counter() - t0
-        with tempfile.TemporaryDirectory() as d:
-            summary = tune(
-                task,
-                cfg,
-                DataArgs(),
-                out=Path(d) / "tune",
-                tuner="hyperband",
-                trials=1000,
-                max_epochs=epochs,
-                space_file=spaces.get(name),
-                minutes=minutes,
-                overwrite=True,
-            )
-            best_yaml = (Path(d) / "tune" / "best.yaml").read_text()
-            table = (Path(d) / "tune" / "trials.md").read_text()
+        # The search directory is kept (ignored by git) so a failure after a long search loses nothing.
+        work = WORK / name
+        summary = tune(
+            task,
+            cfg,
+            DataArgs(),
+            out=work,
+            tuner="hyperband",
+            trials=1000,
+            max_epochs=epochs,
+            space_file=spaces.get(name),
+            minutes=minutes,
+            overwrite=True,
+        )
+        best_yaml = (work / "best.yaml").read_text()
+        table = (work / "trials.md").read_text()
         tuned = summary.get("best_objective")
-        better = (
+        tuned, default = (None if v is None else float(v) for v in (tuned, default))
+        better = bool(
             tuned is not None
             and default is not None
             and (tuned < default if task.direction == "min" else tuned > default)

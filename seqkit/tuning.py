@@ -768,6 +768,11 @@ def _check_project(path: Path, state: dict[str, Any], overwrite: bool) -> None:
     io.write_json(path, state)
 
 
+def _plain_score(score) -> float | None:
+    """A trial score as a Python float: keras-tuner keeps the metric's NumPy scalar (float32 is not JSON)."""
+    return None if score is None else float(score)
+
+
 def tune(
     task: Task,
     cfg,
@@ -858,7 +863,9 @@ def tune(
         if best_trial is not None:
             write_best_yaml(out / "best.yaml", task, best_cfg)
             summary.update(
-                best_trial=best_trial.trial_id, best_objective=best_trial.score, best_config=str(out / "best.yaml")
+                best_trial=best_trial.trial_id,
+                best_objective=_plain_score(best_trial.score),
+                best_config=str(out / "best.yaml"),
             )
             if final:
                 try:

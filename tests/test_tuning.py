@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 
 import pytest
@@ -201,6 +202,9 @@ def test_search_writes_table_best_config_and_model_and_best_config_retrains_to_t
     assert (out / "objective.png").stat().st_size > 0
     best_row = table.loc[table["val_loss"].idxmin()]
     assert summary["best_objective"] == pytest.approx(best_row["val_loss"])
+    # Plain data: keras-tuner keeps a metric's NumPy scalar, and a float32 is not JSON.
+    assert type(summary["best_objective"]) is float
+    json.dumps(summary)
 
     model = training.load_model(out / "best_model.keras")
     assert model.count_params() > 0
