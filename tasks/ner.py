@@ -74,8 +74,9 @@ class NerConfig(RecurrentConfig):
     # 0.1 raised CoNLL test F1 from 0.853 to 0.857 at the same valid F1 (docs/ner.md).
     word_dropout: float = 0.1
     # Validate, select and keep the exponential moving average of the weights (Polyak averaging)
-    # with this momentum per step; None trains and keeps the weights themselves.
-    ema_momentum: float | None = None
+    # with this momentum per step; None keeps the trained weights themselves. 0.999 averages over
+    # about two epochs: late-epoch valid F1 was higher and steadier than with 0.99 (docs/ner.md).
+    ema_momentum: float | None = 0.999
     char_encoder: Literal["cnn", "bilstm", "none"] = "cnn"
     char_dim: int = 30
     char_filters: int = 64
@@ -717,6 +718,7 @@ class NerTask(Task):
             "batch_size": 16,
             "max_train_minutes": None,
             "jit_compile": False,  # XLA compile time would dominate a data set this small
+            "ema_momentum": 0.5,  # six steps in all: 0.999 would keep the initial weights
         }
         return DataArgs(train=str(paths["train"]), valid=str(paths["valid"]), test=str(paths["test"])), overrides
 
