@@ -79,3 +79,17 @@ def test_ema_momentum_out_of_range_names_the_field():
 
     with pytest.raises(SeqkitError, match="ema_momentum"):
         from_dict(TASK.config_cls, {"ema_momentum": 1.0}, source="cfg.yaml")
+
+
+def test_a_weights_checkpoint_keeps_the_averages(tmp_path):
+    """Resume reads ``model.weights.h5``: the averages must come back with the optimizer state."""
+    import keras
+
+    model = _fitted(use_ema=True)
+    model.save_weights(tmp_path / "model.weights.h5")
+    fresh = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4), keras.layers.BatchNormalization()])
+    fresh.compile(optimizer=keras.optimizers.Adam(0.1, use_ema=True, ema_momentum=0.5), loss="mse")
+    fresh.optimizer.build(fresh.trainable_variables)
+    fresh.load_weights(tmp_path / "model.weights.h5")
+    for a, b in zip(model.optimizer._model_variables_moving_average, fresh.optimizer._model_variables_moving_average):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
