@@ -88,6 +88,18 @@ def _outputs(states_tm: tf.Tensor, m: tf.Tensor | None, zero_output_for_mask: bo
     return out[-1], tf.transpose(out, [1, 0, 2])
 
 
+def _all_grads(dz: tf.Tensor, x_tm: tf.Tensor, h_prev: tf.Tensor, kernel: tf.Tensor):
+    """Gradients of ``x``, ``kernel``, ``bias`` and ``recurrent_kernel`` when the input and the
+    recurrent projection share the gate gradient ``dz`` ``(time, batch, g)`` (LSTM, SimpleRNN).
+
+    Both weight gradients come from one contraction of ``[x, h_prev]`` with ``dz``: one pass over
+    the largest tensor of the backward pass instead of two.
+    """
+    d = x_tm.shape[-1]
+    dw = _weight_grad(tf.concat([x_tm, h_prev], -1), dz)
+    return tf.einsum("tbg,dg->tbd", dz, kernel), dw[:d], tf.reduce_sum(dz, axis=[0, 1]), dw[d:]
+
+
 def _weight_grad(prev_tm: tf.Tensor, dgates_tm: tf.Tensor) -> tf.Tensor:
     """``sum_t prev_t^T @ dgates_t``: one contraction over all ``time * batch`` rows after the loop."""
     # Written as an einsum over (time, batch): under XLA this is markedly faster than a
@@ -143,7 +155,6 @@ def _lstm_backward(dH, dC, x, kernel, h0, c0, rk, m, H, C, G):
     units = rk.shape[0]
     steps = tf.shape(H)[0]
     h_prev = tf.concat([h0[None], H[:-1]], 0)
-    c_prev = tf.concat([c0[None], C[:-1]], 0)
     rk_t = tf.transpose(rk)
 
     def body(s, dh, dc, dzs):
@@ -155,7 +166,8 @@ def _lstm_backward(dH, dC, x, kernel, h0, c0, rk, m, H, C, G):
         f = gates[:, units : 2 * units]
         g = gates[:, 2 * units : 3 * units]
         o = gates[:, 3 * units :]
-        cp = c_prev[t]
+        # The previous cell state is read in place rather than from a shifted copy of ``C``.
+        cp = tf.where(t > 0, C[tf.maximum(t - 1, 0)], c0)
         # The unmasked new cell is recomputed rather than stored: one fused
         # multiply-add is cheaper than another (time, batch, u) buffer.
         tc = tf.tanh(f * cp + i * g)
@@ -181,8 +193,8 @@ def _lstm_backward(dH, dC, x, kernel, h0, c0, rk, m, H, C, G):
     zeros = tf.zeros_like(h0)
     loop = (0, zeros, zeros, _tensor_array(H.dtype, steps, 4 * units))
     _, dh0, dc0, dzs = tf.while_loop(lambda s, *_: s < steps, body, loop, maximum_iterations=steps)
-    dZ = dzs.stack()
-    return (*_projection_grads(dZ, x, kernel), dh0, dc0, _weight_grad(h_prev, dZ))
+    dx, dkernel, dbias, drk = _all_grads(dzs.stack(), x, h_prev, kernel)
+    return dx, dkernel, dbias, dh0, dc0, drk
 
 
 def _gru_forward(x, kernel, bias, h0, rk, rb, m):
@@ -281,8 +293,8 @@ def _simple_backward(dH, x, kernel, h0, rk, m, H, N):
 
     loop = (0, tf.zeros_like(h0), _tensor_array(H.dtype, steps, units))
     _, dh0, das = tf.while_loop(lambda s, *_: s < steps, body, loop, maximum_iterations=steps)
-    dA = das.stack()
-    return (*_projection_grads(dA, x, kernel), dh0, _weight_grad(h_prev, dA))
+    dx, dkernel, dbias, drk = _all_grads(das.stack(), x, h_prev, kernel)
+    return dx, dkernel, dbias, dh0, drk
 
 
 # Each loop can run as its own XLA cluster even when the model is not compiled with XLA:
