@@ -355,6 +355,13 @@ def _measure(cfg: SpeedConfig | None, impl: str, seconds: float, lever: dict | N
     return None
 
 
+def _median_run(runs: list[dict]) -> dict | None:
+    """The run with the median training throughput (the lower middle one for an even count)."""
+    if not runs:
+        return None
+    return sorted(runs, key=lambda r: r["train_tokens_s"])[(len(runs) - 1) // 2]
+
+
 def _torch_available() -> bool:
     try:
         import torch  # noqa: F401
@@ -374,6 +381,9 @@ def main(argv: list[str] | None = None) -> dict:
         default=os.cpu_count() or 1,
         help="threads for both frameworks (TF intra/inter-op pools, torch.set_num_threads); 1 is robust on a shared machine",
     )
+    p.add_argument(
+        "--repeats", type=int, default=3, help="rounds per config; each cell reports its median round (noise)"
+    )
     p.add_argument("--no-levers", action="store_true", help="skip the per-layer lever measurements")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -388,14 +398,25 @@ def main(argv: list[str] | None = None) -> dict:
         notes.append("torch is not installed (pip install -r requirements-bench.txt): PyTorch columns skipped.")
     rows, raw = [], {}
     for cfg in (c for c in CONFIGS if c.name in args.configs):
-        res = {}
-        for impl in impls:
-            res[impl] = _measure(cfg, impl, args.seconds)
-            got = res[impl]
-            print(
-                f"{cfg.name:20s} {impl:11s} " + (f"{got['train_tokens_s']:9.0f} tok/s" if got else "failed"), flush=True
-            )
-        raw[cfg.name] = {"config": asdict(cfg), "results": res}
+        runs: dict[str, list[dict]] = {impl: [] for impl in impls}
+        for r in range(args.repeats):
+            # Each round starts with a different implementation, so a slow spell of the
+            # machine does not always land on the same column.
+            for impl in impls[r % len(impls) :] + impls[: r % len(impls)]:
+                got = _measure(cfg, impl, args.seconds)
+                if got:
+                    runs[impl].append(got)
+                print(
+                    f"{cfg.name:20s} {impl:14s} round {r + 1}: "
+                    + (f"{got['train_tokens_s']:9.0f} tok/s" if got else "failed"),
+                    flush=True,
+                )
+        res = {impl: _median_run(got) for impl, got in runs.items()}
+        raw[cfg.name] = {
+            "config": asdict(cfg),
+            "results": res,
+            "train_tokens_s_rounds": {impl: [g["train_tokens_s"] for g in got] for impl, got in runs.items()},
+        }
         row = {"config": cfg.name}
         for impl in impls:
             row[impl] = res[impl]["train_tokens_s"] if res[impl] else None
@@ -423,7 +444,8 @@ def main(argv: list[str] | None = None) -> dict:
         "# Recurrent training speed (tokens/s, higher is better)\n",
         f"Embedding({VOCAB}, {EMBED}) -> recurrent stack -> Dense({VOCAB}), batch {BATCH} x {STEPS} steps, Adam; "
         f"{os.cpu_count()} CPU cores, {args.threads} thread(s) per framework; "
-        f"about {args.seconds:g} s timed per cell after a warm-up.\n",
+        f"about {args.seconds:g} s timed per cell after a warm-up; each cell is the median of "
+        f"{args.repeats} round(s), the implementations in a rotating order.\n",
         md_table(rows),
         "\n## Inference (forward pass of the same batch, tokens/s)\n",
         md_table(infer_rows),
