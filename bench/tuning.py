@@ -222,6 +222,65 @@ def quality(
     return {"minutes": minutes, "tuner": "hyperband", "rows": rows}
 
 
+def confirm(name: str, which: list[str], seeds: list[int]) -> dict[str, Any]:
+    """Train the default and the last search's best config once per seed, the way a trial trains.
+
+    A search's best objective is the best of many noisy runs, so on its own it flatters the
+    search. Fresh seeds for both configs compare the configurations rather than their luck.
+    Returns ``{"task", "trial_epochs", "runs": {which: {seed: objective}}}``.
+    """
+    from seqkit.config import resolve_config
+    from seqkit.task import DataArgs, get_task
+    from seqkit.tuning import baseline_objective
+
+    task = get_task(name)
+    best_yaml = WORK / name / "best.yaml"
+    if "best" in which and not best_yaml.exists():
+        raise SystemExit(f"--confirm {name}: {best_yaml} is missing; run --quality --tasks {name} first")
+    epochs = int(TRIAL_EPOCHS.get(name) or task.config_cls().epochs)
+    runs: dict[str, dict[str, float]] = {}
+    for kind in which:
+        base = resolve_config(task.config_cls(), best_yaml if kind == "best" else None)
+        # Every run trains as a trial does: the trial length and overrides, not the epochs the
+        # best trial happened to get in its Hyperband bracket.
+        base = dataclasses.replace(base, **TRIAL_OVERRIDES.get(name, {}), epochs=epochs)
+        runs[kind] = {}
+        for seed in seeds:
+            value = baseline_objective(task, dataclasses.replace(base, seed=seed), DataArgs(), epochs=epochs)
+            runs[kind][str(seed)] = None if value is None else float(value)
+            print(json.dumps({"task": name, "config": kind, "seed": seed, task.objective: runs[kind][str(seed)]}))
+    return {
+        "task": name,
+        "objective": task.objective,
+        "direction": task.direction,
+        "trial_epochs": epochs,
+        "runs": runs,
+    }
+
+
+def _confirm_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    import statistics
+
+    rows = []
+    for name, c in sorted((data.get("confirm") or {}).items()):
+        row: dict[str, Any] = {"task": name, "objective": c["objective"], "seeds": ""}
+        means = {}
+        for kind in ("default", "best"):
+            vals = [v for v in c["runs"].get(kind, {}).values() if v is not None]
+            row["seeds"] = row["seeds"] or " ".join(c["runs"].get(kind, {}))
+            if vals:
+                means[kind] = statistics.fmean(vals)
+                row[f"{kind} mean"] = round(means[kind], 4)
+                row[f"{kind} sd"] = round(statistics.stdev(vals), 4) if len(vals) > 1 else None
+                row[f"{kind} runs"] = ", ".join(f"{v:.4f}" for v in vals)
+        if len(means) == 2:
+            diff = means["best"] - means["default"]
+            row["best - default"] = round(diff, 4)
+            row["improved"] = bool(diff < 0 if c["direction"] == "min" else diff > 0)
+        rows.append(row)
+    return rows
+
+
 def _markdown(data: dict[str, Any]) -> str:
     parts = ["# Tuning benchmark\n"]
     mem = data.get("memory")
@@ -261,6 +320,14 @@ def _markdown(data: dict[str, Any]) -> str:
             "search_minutes",
         ]
         parts.append(md_table(q["rows"], cols))
+        confirm_rows = _confirm_rows(data)
+        if confirm_rows:
+            parts.append(
+                "\n## The default and the best configuration retrained with fresh seeds\n\n"
+                "Each run trains the way a trial does (`python -m bench.tuning --confirm TASK`); the search's own "
+                "best objective is the best of many noisy runs, these are not.\n"
+            )
+            parts.append(md_table(confirm_rows))
         for r in q["rows"]:
             parts.append(f"\n### {r['task']}: best configuration\n\n```yaml\n{r['best_yaml'].rstrip()}\n```\n")
             if r.get("trials_md"):
@@ -301,15 +368,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--space", action="append", default=[], metavar="TASK=FILE", help="search space file per task")
     p.add_argument("--trials", type=int, default=20)
+    p.add_argument("--confirm", metavar="TASK", help="retrain the default and the last search's best with --seeds")
+    p.add_argument("--configs", nargs="+", default=["default", "best"], choices=["default", "best"])
+    p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     p.add_argument("--memory-child", choices=("clear", "keep"), help=argparse.SUPPRESS)
     p.add_argument("--dir", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.memory_child:
         print(json.dumps(memory_child(args.memory_child, args.trials, Path(args.dir))))
         return 0
+    new: dict[str, Any] = {}
+    if args.confirm:
+        new["confirm"] = confirm(args.confirm, args.configs, args.seeds)
+        _merge_and_write(new)
+        return 0
     if not (args.memory or args.quality):
         args.memory = args.quality = True
-    new: dict[str, Any] = {}
     if args.memory:
         new["memory"] = memory(args.trials)
     if args.quality:
@@ -331,9 +405,21 @@ def _merge_and_write(new: dict[str, Any]) -> None:
         data: dict[str, Any] = {}
         if previous.exists():
             old = json.loads(previous.read_text())
-            data = {k: old[k] for k in ("memory", "quality") if k in old}
+            data = {k: old[k] for k in ("memory", "quality", "confirm") if k in old}
         if "memory" in new:
             data["memory"] = new["memory"]
+        if "confirm" in new:
+            c = new["confirm"]
+            confirmed = data.setdefault("confirm", {})
+            if c["task"] not in confirmed:
+                confirmed[c["task"]] = {**c, "runs": {}}
+            # Runs of one task may come from several processes (one per config): keep each one's seeds.
+            for kind, seeds in c["runs"].items():
+                confirmed[c["task"]]["runs"].setdefault(kind, {}).update(seeds)
+        if "quality" in new:
+            # A new search has a new best configuration: earlier confirmations no longer apply.
+            for r in new["quality"]["rows"]:
+                data.get("confirm", {}).pop(r["task"], None)
         if "quality" in new:
             q = new["quality"]
             ours = {r["task"] for r in q["rows"]}

@@ -1,0 +1,66 @@
+"""The tuning benchmark's seed confirmation: merging runs from several processes and the verdict."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def bt(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(ROOT))
+    import bench.common
+    import bench.tuning
+
+    monkeypatch.setattr(bench.common, "RESULTS", tmp_path)
+    monkeypatch.setattr(bench.tuning, "RESULTS", tmp_path)
+    monkeypatch.setattr(bench.common, "environment", lambda: {"date": "today", "command": "test"})
+    return bench.tuning
+
+
+def _confirm(kind, runs):
+    return {
+        "confirm": {
+            "task": "forecast",
+            "objective": "val_mse",
+            "direction": "min",
+            "trial_epochs": 10,
+            "runs": {kind: runs},
+        }
+    }
+
+
+def test_confirm_runs_from_two_processes_merge_and_compare_means(bt, tmp_path):
+    bt._merge_and_write(_confirm("default", {"1": 0.64, "2": 0.62}))
+    bt._merge_and_write(_confirm("best", {"1": 0.61, "2": 0.63}))
+    data = json.loads((tmp_path / "tuning.json").read_text())
+    assert data["confirm"]["forecast"]["runs"] == {"default": {"1": 0.64, "2": 0.62}, "best": {"1": 0.61, "2": 0.63}}
+    (row,) = bt._confirm_rows(data)
+    assert row["default mean"] == pytest.approx(0.63)
+    assert row["best mean"] == pytest.approx(0.62)
+    assert row["best - default"] == pytest.approx(-0.01)
+    assert row["improved"] is True
+
+
+def test_a_worse_best_is_not_called_an_improvement(bt):
+    data = {"confirm": {"ner": {**_confirm("default", {"1": 0.90})["confirm"], "direction": "max"}}}
+    data["confirm"]["ner"]["runs"]["best"] = {"1": 0.89}
+    (row,) = bt._confirm_rows(data)
+    assert row["improved"] is False
+
+
+def test_a_new_search_drops_the_confirmation_of_the_old_best(bt, tmp_path):
+    bt._merge_and_write(_confirm("best", {"1": 0.61}))
+    bt._merge_and_write(
+        {
+            "quality": {
+                "minutes": 1,
+                "tuner": "hyperband",
+                "rows": [{"task": "forecast", "best_yaml": "task: forecast\n"}],
+            }
+        }
+    )
+    data = json.loads((tmp_path / "tuning.json").read_text())
+    assert "forecast" not in data.get("confirm", {})
