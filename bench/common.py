@@ -36,12 +36,15 @@ def environment() -> dict[str, Any]:
     }
 
 
-def write_result(name: str, data: dict[str, Any], markdown: str) -> Path:
-    """Write ``results/<name>.json`` and ``results/<name>.md``; returns the JSON path."""
+def write_result(name: str, data: dict[str, Any], markdown: str, module: str | None = None) -> Path:
+    """Write ``results/<name>.json`` and ``results/<name>.md``; returns the JSON path.
+
+    ``module`` names the writing benchmark when it is not ``bench/<name>.py``.
+    """
     env = environment()
     payload = {"benchmark": name, "environment": env, **data}
     path = write_json(RESULTS / f"{name}.json", payload)
-    header = f"<!-- written by bench/{name}.py on {env['date']}: {env['command']} -->\n"
+    header = f"<!-- written by bench/{module or name}.py on {env['date']}: {env['command']} -->\n"
     write_text(RESULTS / f"{name}.md", header + markdown.rstrip() + "\n")
     return path
 

@@ -385,6 +385,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--repeats", type=int, default=3, help="rounds per config; each cell reports its median round (noise)"
     )
     p.add_argument("--no-levers", action="store_true", help="skip the per-layer lever measurements")
+    p.add_argument("--out", default="speed", help="results file name under bench/results/ (keeps a partial run apart)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
@@ -458,9 +459,10 @@ def main(argv: list[str] | None = None) -> dict:
     if notes:
         md.append("\n" + "\n".join(notes) + "\n")
     write_result(
-        "speed",
+        args.out,
         {"train": rows, "inference": infer_rows, "levers": lever_rows, "raw": raw, "notes": notes},
         "\n".join(md),
+        module="speed",
     )
     print("\n".join(md))
     return {"train": rows, "inference": infer_rows}
