@@ -64,3 +64,28 @@ def test_a_new_search_drops_the_confirmation_of_the_old_best(bt, tmp_path):
     )
     data = json.loads((tmp_path / "tuning.json").read_text())
     assert "forecast" not in data.get("confirm", {})
+
+
+def test_confirm_trains_the_saved_best_and_the_default_at_trial_length(bt, tmp_path, monkeypatch):
+    import seqkit.tuning
+
+    (tmp_path / "forecast").mkdir()
+    # A best.yaml as the tuner writes it: the task's name and the epochs of the trial's bracket.
+    (tmp_path / "forecast" / "best.yaml").write_text("task: forecast\nunits: [512]\nepochs: 4\n")
+    monkeypatch.setattr(bt, "WORK", tmp_path)
+    seen = []
+
+    def fake_objective(task, cfg, data, epochs=None):
+        seen.append((cfg.units, cfg.seed, cfg.epochs, epochs))
+        return 0.6 if cfg.units == [512] else 0.7
+
+    monkeypatch.setattr(seqkit.tuning, "baseline_objective", fake_objective)
+    out = bt.confirm("forecast", ["default", "best"], [1, 2])
+    assert seen == [([128], 1, 10, 10), ([128], 2, 10, 10), ([512], 1, 10, 10), ([512], 2, 10, 10)]
+    assert out["runs"] == {"default": {"1": 0.7, "2": 0.7}, "best": {"1": 0.6, "2": 0.6}}
+
+
+def test_confirm_without_a_search_says_what_to_run(bt, tmp_path, monkeypatch):
+    monkeypatch.setattr(bt, "WORK", tmp_path)
+    with pytest.raises(SystemExit, match="--quality --tasks forecast"):
+        bt.confirm("forecast", ["best"], [1])
