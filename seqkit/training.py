@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,16 @@ class NanGuard(keras.callbacks.Callback):
         if loss is not None and not _finite(loss) and self.where is None:
             self.where = f"epoch {self._epoch + 1}, batch {batch + 1}"
             self.model.stop_training = True
+
+
+def _decayed_rate(base: float, decay: float, epoch: int, lr: float | None = None) -> float:
+    return base / (1.0 + decay * epoch)
+
+
+def inverse_time_decay(learning_rate: float, decay: float) -> keras.callbacks.LearningRateScheduler:
+    """Epoch ``e`` trains at ``learning_rate / (1 + decay * e)`` (by epoch index, so a resumed run
+    or a continued Hyperband trial picks up the rate where it left off)."""
+    return keras.callbacks.LearningRateScheduler(partial(_decayed_rate, learning_rate, decay))
 
 
 class TimeBudget(keras.callbacks.Callback):

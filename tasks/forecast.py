@@ -109,6 +109,8 @@ class ForecastConfig(RecurrentConfig):
     epochs: int = 10
     batch_size: int = 128
     learning_rate: float = 1e-3
+    # Epoch e trains at learning_rate / (1 + lr_decay * e); 0 keeps the rate constant.
+    lr_decay: float = 0.0
     early_stopping: int = 3
     max_train_minutes: float | None = 2.0
 
@@ -120,6 +122,8 @@ class ForecastConfig(RecurrentConfig):
             raise fail("horizons must be positive", source, field="horizons")
         if self.input_length < 0 or self.segment_length < 0:
             raise fail("must be >= 0 (0 = data set default)", source, field="input_length")
+        if self.lr_decay < 0:
+            raise fail("must be >= 0", source, field="lr_decay")
         if not 0 <= self.valid_fraction < 1 or not 0 < self.test_fraction < 1:
             raise fail("fractions must lie in [0, 1)", source, field="test_fraction")
 
@@ -277,7 +281,7 @@ class ForecastTask(Task):
     PREPARE_FIELDS = ("batch_size", "input_length", "segment_length")
 
     def search_space(self, cfg: ForecastConfig) -> dict[str, Any]:
-        """Look-back and segment length, normalisation, decoder, loss, channel handling (docs/tuning.md).
+        """Look-back and segment length, normalisation, decoder, loss, decay, channels (docs/tuning.md).
 
         Lengths are searched only where they are known up front: set in the config or given by
         a named data set's defaults (``0`` in a value means that default).
@@ -289,6 +293,7 @@ class ForecastTask(Task):
             "norm": choice_with(cfg.norm, ["last", "revin", "none"]),
             "decoder": choice_with(cfg.decoder, ["pmf", "direct"]),
             "loss": choice_with(cfg.loss, ["mae", "mse", "huber"]),
+            "lr_decay": choice_with(cfg.lr_decay, [0.0, 0.3, 1.0]),
             "channel_independent": {"type": "boolean"},
             "head_dropout": {"type": "float", "min": 0.0, "max": 0.5, "step": 0.1},
         }
@@ -318,6 +323,11 @@ class ForecastTask(Task):
             info=combo["info"],
             extra=dict(plan=plan, scaler=scaler, scaled=scaled, combo=combo, data=data),
         )
+
+    def callbacks(self, cfg: ForecastConfig, prepared: Prepared) -> list:
+        from seqkit.training import inverse_time_decay
+
+        return [inverse_time_decay(cfg.learning_rate, cfg.lr_decay)] if cfg.lr_decay > 0 else []
 
     # --- model ----------------------------------------------------------------------------------
     def build_model(self, cfg: ForecastConfig, info: dict[str, Any]):
@@ -463,7 +473,7 @@ class ForecastTask(Task):
         seed_from_config(cfg)
         model = self.build_model(cfg, combo["info"])
         best = BestWeights(self.objective, self.direction)
-        cbs: list = [NanGuard(), best]
+        cbs: list = [NanGuard(), *self.callbacks(cfg, {}), best]
         if cfg.max_train_minutes:
             cbs.append(TimeBudget(cfg.max_train_minutes))
         if cfg.early_stopping:

@@ -19,7 +19,6 @@ import re
 import sys
 import time
 from collections import Counter
-from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -383,10 +382,6 @@ class TagDecoder:
         return out
 
 
-def _decayed_rate(base: float, decay: float, epoch: int, lr: float | None = None) -> float:
-    return base / (1.0 + decay * epoch)
-
-
 class EntityF1(__import__("keras").callbacks.Callback):
     """Validation entity precision/recall/F1 (conlleval) each epoch, into the logs as ``val_f1`` etc."""
 
@@ -612,11 +607,11 @@ class NerTask(Task):
         return model
 
     def callbacks(self, cfg: NerConfig, prepared: Prepared) -> list:
-        import keras
+        from seqkit.training import inverse_time_decay
 
         cbs: list = [EntityF1(prepared.valid, prepared.extra["vocab"], cfg.jit_compile)]
         if cfg.lr_decay > 0:
-            cbs.append(keras.callbacks.LearningRateScheduler(partial(_decayed_rate, cfg.learning_rate, cfg.lr_decay)))
+            cbs.append(inverse_time_decay(cfg.learning_rate, cfg.lr_decay))
         return cbs
 
     def fit(self, model, cfg, prepared: Prepared, callbacks: list, epochs: int, initial_epoch: int = 0):

@@ -265,3 +265,15 @@ def test_last_value_norm_makes_the_model_shift_equivariant():
     model = build_forecaster(ForecastConfig(units=[4], norm="last"), 8, 4, 2, 2, 4)
     x = np.random.default_rng(1).normal(size=(3, 8, 2)).astype("float32")
     np.testing.assert_allclose(np.asarray(model(x + 100.0)), np.asarray(model(x)) + 100.0, atol=1e-3)
+
+
+def test_lr_decay_schedules_the_rate_by_epoch_and_rejects_negatives():
+    from seqkit.errors import SeqkitError
+    from tasks.forecast import ForecastConfig, ForecastTask
+
+    task = ForecastTask()
+    assert task.callbacks(ForecastConfig(), None) == []
+    (sched,) = task.callbacks(ForecastConfig(learning_rate=2e-3, lr_decay=0.5), None)
+    assert [sched.schedule(e, 0.0) for e in (0, 2)] == pytest.approx([2e-3, 1e-3])
+    with pytest.raises(SeqkitError, match="lr_decay"):
+        ForecastConfig(lr_decay=-0.1).validate("cfg.yaml")
