@@ -14,8 +14,12 @@ full-length default's objective is taken from ``bench/results/ner.json`` when th
 run trained today's default config. Run it under the CPU lock; it takes about
 ``len(tasks) * (minutes + a trial)``.
 
-Both parts write into ``bench/results/tuning.{json,md}``; a run of one part keeps
-the other part's last numbers.
+``python -m bench.tuning --confirm TASK [--configs default best] [--seeds 1 2 3]``
+retrains the default and the last search's ``best.yaml`` once per seed, each the way a
+trial trains; one process per config can run at once (one per core).
+
+Every part writes into ``bench/results/tuning.{json,md}``; a run of one part keeps
+the other parts' last numbers.
 """
 
 from __future__ import annotations
