@@ -461,12 +461,18 @@ def make_hypermodel(task: Task, cfg, space: dict[str, Any], cache: TrialData):
                         monitor=monitor, mode=task.direction, patience=trial_cfg.early_stopping
                     )
                 )
+            # A Hyperband continuation resumes its parent's weights: it also inherits the
+            # training time the parent spent, so no trial trains longer than a fresh run of
+            # its config may (``train --config best.yaml`` then reproduces the best trial).
+            carried = float(getattr(self, "_seqkit_carried", 0.0))
             if getattr(trial_cfg, "max_train_minutes", None):
-                cbs.append(TimeBudget(trial_cfg.max_train_minutes))
+                cbs.append(TimeBudget(trial_cfg.max_train_minutes, elapsed_seconds=carried))
             # The tuner's own callbacks (objective tracking, best-epoch checkpoint) read the
             # logs last, after task callbacks such as validation entity F1 have written them.
             cbs += list(callbacks or [])
+            t0 = time.perf_counter()
             history = task.fit(model, trial_cfg, prepared, cbs, epochs=epochs, initial_epoch=initial_epoch)
+            self._seqkit_spent = carried + time.perf_counter() - t0
             return _sanitise(history, task)
 
     return ConfigHyperModel()
@@ -497,7 +503,17 @@ def _tuner_mixin(kt, out: Path, clear_session: bool):
             model = self._build_hypermodel(hp)  # benchmark only: measure what clearing saves
             return model
 
+        def _parent_training_seconds(self, trial) -> float:
+            """Training seconds of the trial this one continues (Hyperband), including its own parent's."""
+            parent = trial.hyperparameters.values.get("tuner/trial_id")
+            path = Path(self.project_dir) / f"trial_{parent}" / "seqkit.json"
+            if not parent or not path.exists():
+                return 0.0
+            return float(io.read_json(path).get("training_seconds") or 0.0)
+
         def run_trial(self, trial, *args, **kwargs):
+            self.hypermodel._seqkit_carried = self._parent_training_seconds(trial)
+            self.hypermodel._seqkit_spent = None
             t0 = time.perf_counter()
             try:
                 return super().run_trial(trial, *args, **kwargs)
@@ -508,7 +524,13 @@ def _tuner_mixin(kt, out: Path, clear_session: bool):
             super().on_trial_end(trial)
             seconds = round(getattr(self, "_seqkit_seconds", 0.0), 3)
             tuner_id = self.tuner_id
-            extra = {"trial_id": trial.trial_id, "status": trial.status, "seconds": seconds, "tuner_id": tuner_id}
+            extra = {
+                "trial_id": trial.trial_id,
+                "status": trial.status,
+                "seconds": seconds,
+                "tuner_id": tuner_id,
+                "training_seconds": getattr(self.hypermodel, "_seqkit_spent", None),
+            }
             io.write_json(Path(self.project_dir) / f"trial_{trial.trial_id}" / "seqkit.json", extra)
             log = out / "tuners" / f"{tuner_id}.json"
             done = io.read_json(log) if log.exists() else []

@@ -271,3 +271,42 @@ def test_distributed_helper_reports_a_chief_that_fails_to_start(tmp_path, capsys
     assert "the chief exited with status 1" in capsys.readouterr().err
     assert (tmp_path / "logs" / "chief.log").exists()
     assert not (tmp_path / "logs" / "tuner0.log").exists()  # no worker was started
+
+
+def test_a_hyperband_continuation_inherits_its_parents_training_time(tmp_path, monkeypatch):
+    """A continued trial must not train longer in total than a fresh run of its config may."""
+    import json
+
+    import seqkit.training
+
+    budgets = []
+
+    class RecordingBudget(seqkit.training.TimeBudget):
+        def __init__(self, minutes, elapsed_seconds=0.0):
+            budgets.append(elapsed_seconds)
+            super().__init__(minutes, elapsed_seconds)
+
+    monkeypatch.setattr(seqkit.training, "TimeBudget", RecordingBudget)
+    tuning.tune(
+        TASK,
+        ToyConfig(max_train_minutes=60.0),
+        DataArgs(),
+        out=tmp_path / "tune",
+        tuner="hyperband",
+        trials=5,
+        max_epochs=3,
+        space_file=_space_file(tmp_path),
+    )
+    trials = {}
+    for path in (tmp_path / "tune" / "search").rglob("trial.json"):
+        meta = json.loads(path.read_text())
+        extra = json.loads((path.parent / "seqkit.json").read_text())
+        trials[meta["trial_id"]] = (meta["hyperparameters"]["values"].get("tuner/trial_id"), extra["training_seconds"])
+    continued = {t: p for t, (p, _) in trials.items() if p}
+    assert continued, "the search should continue at least one trial"
+    for trial_id, parent in continued.items():
+        assert trials[trial_id][1] > trials[parent][1] > 0
+    # Fresh trials start with no time spent; each continuation starts with its parent's.
+    assert sorted(budgets) == sorted(
+        [0.0] * (len(trials) - len(continued)) + [trials[p][1] for p in continued.values()]
+    )
