@@ -101,6 +101,35 @@ def test_initial_state_return_state_and_zero_output(cell):
     _assert_same(_run(fast, x, mask, st), _run(ref, x, mask, st))
 
 
+@pytest.mark.parametrize("cell", sorted(PAIRS))
+@pytest.mark.parametrize("shards", [2, 3])
+def test_batch_slices_on_several_threads_give_the_same_numbers(cell, shards, monkeypatch):
+    # With several threads the loops run over slices of the batch (uneven ones for 2 of 3 rows);
+    # masks and initial states must follow their rows.
+    import seqkit.layers.fast as fast_module
+
+    monkeypatch.setattr(fast_module, "_MIN_SHARD_ROWS", 1)
+    monkeypatch.setenv("SEQKIT_FAST_SHARDS", str(shards))
+    x, mask = _data(5)
+    st = _states(cell)
+    assert fast_module._shard_count(tf.zeros([T, B, D])) == shards
+    fast, ref = _twins(cell, return_sequences=True, return_state=True)
+    for training in (True, False):
+        _assert_same(_run(fast, x, mask, st, training=training), _run(ref, x, mask, st, training=training))
+    _assert_same(_run(fast, x, mask, jit=True), _run(ref, x, mask))
+
+
+def test_small_batches_are_not_sliced(monkeypatch):
+    import seqkit.layers.fast as fast_module
+
+    monkeypatch.setenv("SEQKIT_FAST_SHARDS", "4")
+    assert fast_module._shard_count(tf.zeros([T, 1, D])) == 1
+    assert fast_module._shard_count(tf.zeros([T, 2 * fast_module._MIN_SHARD_ROWS, D])) == 2
+    assert fast_module._shard_count(tf.zeros([T, 64, D])) == 4
+    monkeypatch.setenv("SEQKIT_FAST_SHARDS", "1")
+    assert fast_module._shard_count(tf.zeros([T, 64, D])) == 1
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_same_numbers_under_xla(cell):
     x, mask = _data(4)

@@ -319,6 +319,50 @@ def _loop(fn):
     return call
 
 
+# The loops run as several independent loops over slices of the batch, one per thread: the
+# rows of a batch do not interact, so TensorFlow's executor runs the slices on different cores
+# with no synchronisation inside a step. Splitting each step's small matmul across threads
+# instead scales worse (measured in docs/performance.md). ``SEQKIT_FAST_SHARDS`` overrides
+# the count (1 turns the split off).
+_MIN_SHARD_ROWS = 8
+
+
+def _threads() -> int:
+    """Threads TensorFlow runs ops on: its thread settings (API or environment), else the usable cores."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    intra = tf.config.threading.get_intra_op_parallelism_threads() or int(os.environ.get("TF_NUM_INTRAOP_THREADS", 0))
+    inter = tf.config.threading.get_inter_op_parallelism_threads() or int(os.environ.get("TF_NUM_INTEROP_THREADS", 0))
+    return min(intra or cores, inter or cores, cores)
+
+
+def _shard_count(x_tm: tf.Tensor) -> int:
+    """How many batch slices the loops over ``x_tm`` ``(time, batch, in)`` run as."""
+    env = os.environ.get("SEQKIT_FAST_SHARDS")
+    n = int(env) if env else _threads()
+    batch = x_tm.shape[1]
+    if batch is not None:
+        n = min(n, batch // _MIN_SHARD_ROWS)
+    return max(n, 1)
+
+
+def _sharded(fn, x, states, m, out_axes):
+    """``fn(x, states, m)`` over slices of the batch, outputs joined along ``out_axes``.
+
+    ``x`` and ``m`` are time-major (batch axis 1), each state is ``(batch, u)``; ``fn`` returns
+    a tuple whose ``k``-th entry has its batch axis at ``out_axes[k]``.
+    """
+    n = _shard_count(x)
+    if n < 2:
+        return fn(x, states, m)
+    b = tf.shape(x)[1]
+    sizes = tf.stack([(b * (j + 1)) // n - (b * j) // n for j in range(n)])
+    xs = tf.split(x, sizes, axis=1, num=n)
+    ss = [tf.split(s, sizes, axis=0, num=n) for s in states]
+    ms = [None] * n if m is None else tf.split(m, sizes, axis=1, num=n)
+    outs = [fn(xs[j], [s[j] for s in ss], ms[j]) for j in range(n)]
+    return tuple(tf.concat([o[k] for o in outs], axis) for k, axis in enumerate(out_axes))
+
+
 def _lstm_loop(x, kernel, bias, h0, c0, rk, m):
     """LSTM over time-major inputs ``x`` ``(time, batch, in)``.
 
@@ -328,16 +372,26 @@ def _lstm_loop(x, kernel, bias, h0, c0, rk, m):
     masked steps).
     """
 
-    @tf.custom_gradient
-    def run(x, kernel, bias, h0, c0, rk):
-        H, C, G = _loop(_lstm_forward)(x, kernel, bias, h0, c0, rk, m)
+    def one(x, states, m):
+        @tf.custom_gradient
+        def run(x, kernel, bias, h0, c0, rk):
+            H, C, G = _loop(_lstm_forward)(x, kernel, bias, h0, c0, rk, m)
 
-        def grad(dH, dC):
-            return _loop(_lstm_backward)(dH, dC, x, kernel, h0, c0, rk, m, H, C, G)
+            def grad(dH, dC):
+                return _loop(_lstm_backward)(dH, dC, x, kernel, h0, c0, rk, m, H, C, G)
 
-        return (H, C), grad
+            return (H, C), grad
 
-    return run(x, kernel, bias, h0, c0, rk)
+        return run(x, kernel, bias, *states, rk)
+
+    return _sharded(one, x, [h0, c0], m, (1, 1))
+
+
+def _lstm_infer(x, kernel, bias, h0, c0, rk, m):
+    """Inference LSTM: ``H`` ``(time, batch, u)`` and the last cell state ``(batch, u)``."""
+    return _sharded(
+        lambda x, states, m: _lstm_forward(x, kernel, bias, *states, rk, m, keep=False), x, [h0, c0], m, (1, 0)
+    )
 
 
 def _gru_loop(x, kernel, bias, h0, rk, rb, m):
@@ -348,31 +402,47 @@ def _gru_loop(x, kernel, bias, h0, rk, rb, m):
     Returns ``H`` ``(time, batch, u)``.
     """
 
-    @tf.custom_gradient
-    def run(x, kernel, bias, h0, rk, rb):
-        H, G = _loop(_gru_forward)(x, kernel, bias, h0, rk, rb, m)
+    def one(x, states, m):
+        @tf.custom_gradient
+        def run(x, kernel, bias, h0, rk, rb):
+            H, G = _loop(_gru_forward)(x, kernel, bias, h0, rk, rb, m)
 
-        def grad(dH):
-            return _loop(_gru_backward)(dH, x, kernel, h0, rk, m, H, G)
+            def grad(dH):
+                return _loop(_gru_backward)(dH, x, kernel, h0, rk, m, H, G)
 
-        return H, grad
+            return H, grad
 
-    return run(x, kernel, bias, h0, rk, rb)
+        return (run(x, kernel, bias, *states, rk, rb),)
+
+    return _sharded(one, x, [h0], m, (1,))[0]
+
+
+def _gru_infer(x, kernel, bias, h0, rk, rb, m):
+    """Inference GRU: ``H`` ``(time, batch, u)``."""
+    return _sharded(lambda x, states, m: _gru_forward(x, kernel, bias, *states, rk, rb, m)[:1], x, [h0], m, (1,))[0]
 
 
 def _simple_loop(x, kernel, bias, h0, rk, m):
     """``tanh`` SimpleRNN over time-major inputs ``x``; returns ``H`` ``(time, batch, u)``."""
 
-    @tf.custom_gradient
-    def run(x, kernel, bias, h0, rk):
-        H, N = _loop(_simple_forward)(x, kernel, bias, h0, rk, m)
+    def one(x, states, m):
+        @tf.custom_gradient
+        def run(x, kernel, bias, h0, rk):
+            H, N = _loop(_simple_forward)(x, kernel, bias, h0, rk, m)
 
-        def grad(dH):
-            return _loop(_simple_backward)(dH, x, kernel, h0, rk, m, H, N)
+            def grad(dH):
+                return _loop(_simple_backward)(dH, x, kernel, h0, rk, m, H, N)
 
-        return H, grad
+            return H, grad
 
-    return run(x, kernel, bias, h0, rk)
+        return (run(x, kernel, bias, *states, rk),)
+
+    return _sharded(one, x, [h0], m, (1,))[0]
+
+
+def _simple_infer(x, kernel, bias, h0, rk, m):
+    """Inference SimpleRNN: ``H`` ``(time, batch, u)``."""
+    return _sharded(lambda x, states, m: _simple_forward(x, kernel, bias, *states, rk, m)[:1], x, [h0], m, (1,))[0]
 
 
 class _FastMixin:
@@ -430,7 +500,7 @@ class FastLSTM(_FastMixin, keras.layers.LSTM):
         else:
             # Inference: the plain loop (differentiable by TensorFlow, e.g. for saliency) skips
             # the custom gradient's bookkeeping.
-            H, c_last = _lstm_forward(x, kernel, bias, initial_state[0], initial_state[1], rk, m, keep=False)
+            H, c_last = _lstm_infer(x, kernel, bias, initial_state[0], initial_state[1], rk, m)
             last, outputs = _outputs(H, m, self.zero_output_for_mask)
             return last, outputs, [H[-1], c_last]
         last, outputs = _outputs(H, m, self.zero_output_for_mask)
@@ -463,7 +533,7 @@ class FastGRU(_FastMixin, keras.layers.GRU):
         if training:
             H = _gru_loop(x, kernel, in_bias, h0, rk, rec_bias, m)
         else:
-            H, _ = _gru_forward(x, kernel, in_bias, h0, rk, rec_bias, m)
+            H = _gru_infer(x, kernel, in_bias, h0, rk, rec_bias, m)
         last, outputs = _outputs(H, m, self.zero_output_for_mask)
         return last, outputs, [H[-1]]
 
@@ -482,7 +552,7 @@ class FastSimpleRNN(_FastMixin, keras.layers.SimpleRNN):
         if training:
             H = _simple_loop(x, kernel, bias, h0, rk, m)
         else:
-            H, _ = _simple_forward(x, kernel, bias, h0, rk, m)
+            H = _simple_infer(x, kernel, bias, h0, rk, m)
         last, outputs = _outputs(H, m, self.zero_output_for_mask)
         return last, outputs, [H[-1]]
 
