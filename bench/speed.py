@@ -205,6 +205,8 @@ LEVERS = [
     ("tf.raw_ops.BlockLSTMV2 (fused C++ op), graph", "block", False),
     ("seqkit loop as TF ops (SEQKIT_FAST_LOOP_JIT=0), graph", "seqkit_tfloop", False),
     ("seqkit (default: loops as XLA clusters), graph", "seqkit", False),
+    ("seqkit, one loop over the whole batch (SEQKIT_FAST_SHARDS=1), graph", "seqkit_oneloop", False),
+    ("seqkit in Keras' mixed_bfloat16 policy, graph", "seqkit_bf16", False),
     ("seqkit, whole step under XLA", "seqkit", True),
     ("float32 matmul (64x256 @ 256x1024) x 100", "mm_float32", False),
     ("bfloat16 matmul (64x256 @ 256x1024) x 100", "mm_bfloat16", False),
@@ -253,10 +255,11 @@ def _lever_worker(kind: str, jit: bool) -> dict:
 
         return {"ms": _best_ms(lambda: chain(a, w).numpy())}
     x = tf.random.normal([batch, steps, feat])
-    if kind in ("keras", "seqkit", "seqkit_tfloop"):
+    if kind in ("keras", "seqkit", "seqkit_tfloop", "seqkit_oneloop", "seqkit_bf16"):
         from seqkit.layers.fast import FastLSTM
 
-        layer = (keras.layers.LSTM if kind == "keras" else FastLSTM)(units, return_sequences=True)
+        dtype = "mixed_bfloat16" if kind == "seqkit_bf16" else None
+        layer = (keras.layers.LSTM if kind == "keras" else FastLSTM)(units, return_sequences=True, dtype=dtype)
         layer.build((None, steps, feat))
         variables = layer.trainable_variables
 
@@ -302,7 +305,7 @@ def _lever_worker(kind: str, jit: bool) -> dict:
     @tf.function(jit_compile=jit)
     def step():
         with tf.GradientTape() as tape:
-            y = forward(x, *variables)
+            y = tf.cast(forward(x, *variables), tf.float32)
             loss = tf.reduce_sum(y * y)
         return tape.gradient(loss, variables)
 
@@ -345,6 +348,8 @@ def _measure(cfg: SpeedConfig | None, impl: str, seconds: float, lever: dict | N
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     if impl == "seqkit_tfloop":
         env["SEQKIT_FAST_LOOP_JIT"] = "0"
+    if impl == "seqkit_oneloop":
+        env["SEQKIT_FAST_SHARDS"] = "1"
     proc = subprocess.run(
         [sys.executable, "-m", "bench.speed", "--worker", spec], capture_output=True, text=True, env=env, check=False
     )
