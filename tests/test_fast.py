@@ -119,6 +119,34 @@ def test_batch_slices_on_several_threads_give_the_same_numbers(cell, shards, mon
     _assert_same(_run(fast, x, mask, jit=True), _run(ref, x, mask))
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("min_rows", [1, 2])
+def test_batch_size_known_at_run_time_picks_sliced_or_single_loop(cell, min_rows, monkeypatch):
+    # A None batch axis is checked when the step runs: 3 rows are sliced in two with at least
+    # 1 row per slice and run as one loop with at least 2. Both branches match Keras.
+    import seqkit.layers.fast as fast_module
+
+    monkeypatch.setattr(fast_module, "_MIN_SHARD_ROWS", min_rows)
+    monkeypatch.setenv("SEQKIT_FAST_SHARDS", "2")
+    x, mask = _data(6)
+    fast, ref = _twins(cell, return_sequences=True)
+
+    def run(layer, training):
+        @tf.function(input_signature=[tf.TensorSpec([None, None, D]), tf.TensorSpec([None, None], tf.bool)])
+        def f(xs, m):
+            with tf.GradientTape() as tape:
+                tape.watch(xs)
+                y = layer(xs, mask=m, training=training)
+                loss = tf.reduce_sum(tf.sin(3.0 * y))
+            return [y], tape.gradient(loss, [xs, *layer.trainable_variables])
+
+        outs, grads = f(tf.constant(x), tf.constant(mask))
+        return [o.numpy() for o in outs], [tf.convert_to_tensor(g).numpy() for g in grads]
+
+    for training in (True, False):
+        _assert_same(run(fast, training), run(ref, training))
+
+
 def test_small_batches_are_not_sliced(monkeypatch):
     import seqkit.layers.fast as fast_module
 

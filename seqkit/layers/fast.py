@@ -359,13 +359,22 @@ def _sharded(fn, x, states, m, out_axes):
     n = _shard_count(x)
     if n < 2:
         return fn(x, states, m)
-    b = tf.shape(x)[1]
-    sizes = tf.stack([(b * (j + 1)) // n - (b * j) // n for j in range(n)])
-    xs = tf.split(x, sizes, axis=1, num=n)
-    ss = [tf.split(s, sizes, axis=0, num=n) for s in states]
-    ms = [None] * n if m is None else tf.split(m, sizes, axis=1, num=n)
-    outs = [fn(xs[j], [s[j] for s in ss], ms[j]) for j in range(n)]
-    return tuple(tf.concat([o[k] for o in outs], axis) for k, axis in enumerate(out_axes))
+
+    def split():
+        b = tf.shape(x)[1]
+        sizes = tf.stack([(b * (j + 1)) // n - (b * j) // n for j in range(n)])
+        xs = tf.split(x, sizes, axis=1, num=n)
+        ss = [tf.split(s, sizes, axis=0, num=n) for s in states]
+        ms = [None] * n if m is None else tf.split(m, sizes, axis=1, num=n)
+        outs = [fn(xs[j], [s[j] for s in ss], ms[j]) for j in range(n)]
+        return tuple(tf.concat([o[k] for o in outs], axis) for k, axis in enumerate(out_axes))
+
+    if x.shape[1] is not None:
+        return split()
+    # A batch size known only at run time (a model's ``None`` batch axis) is checked then: a
+    # small batch (one review, one sentence) runs one loop, since a loop costs time per step
+    # even with few rows.
+    return tf.cond(tf.shape(x)[1] >= n * _MIN_SHARD_ROWS, split, lambda: tuple(fn(x, states, m)))
 
 
 def _lstm_loop(x, kernel, bias, h0, c0, rk, m):
