@@ -41,7 +41,10 @@ class RecurrentConfig:
     batch_size: int = 64
     learning_rate: float = 1e-3
     clipnorm: float | None = 1.0
-    jit_compile: bool = True
+    # Graph mode by default: seqkit's recurrent layers compile their own loops with XLA and,
+    # with two or more threads, run one loop per thread over slices of the batch; a model
+    # compiled whole by XLA runs those loops one after the other (docs/performance.md).
+    jit_compile: bool = False
     early_stopping: int = 0
     max_train_minutes: float | None = None
     distribute: Literal["none", "mirrored", "multi_worker"] = "none"

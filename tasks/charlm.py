@@ -56,10 +56,6 @@ class CharLMConfig(RecurrentConfig):
     clipnorm: float | None = 5.0
     epochs: int = 50
     max_train_minutes: float | None = 30.0
-    # Graph mode: seqkit's layers compile their own loops with XLA and, with two or more threads,
-    # run one loop per thread over slices of the batch. A model compiled whole by XLA runs them
-    # one after the other: 104.5 vs 79.6 ms per step for this model on 2 cores (docs/performance.md).
-    jit_compile: bool = False
     log_every: int = 100
     sample_prime: str = ""
     sample_length: int = 500

@@ -113,9 +113,6 @@ class ForecastConfig(RecurrentConfig):
     lr_decay: float = 0.0
     early_stopping: int = 3
     max_train_minutes: float | None = 2.0
-    # Graph mode: the recurrent layers compile their own loops with XLA and use every core; a
-    # model compiled whole by XLA runs them on one (363 vs 191 ms per step on 2 cores).
-    jit_compile: bool = False
 
     def validate(self, source: str) -> None:
         for s in self.settings:
