@@ -277,3 +277,23 @@ def test_lr_decay_schedules_the_rate_by_epoch_and_rejects_negatives():
     assert [sched.schedule(e, 0.0) for e in (0, 2)] == pytest.approx([2e-3, 1e-3])
     with pytest.raises(SeqkitError, match="lr_decay"):
         ForecastConfig(lr_decay=-0.1).validate("cfg.yaml")
+
+
+def test_ema_validation_judges_and_saves_the_moving_average(tmp_path):
+    """With ``ema_momentum`` the monitored val_mse is the averaged weights' and those are saved."""
+    import keras
+
+    from seqkit.config import from_dict
+    from seqkit.training import load_model, train
+    from tasks.forecast import TASK, ForecastConfig
+
+    data, overrides = TASK.fixture(tmp_path / "data")
+    fields = {**overrides, "epochs": 3, "seed": 3, "ema_momentum": 0.5, "early_stopping": 0, "baselines": []}
+    cfg = from_dict(ForecastConfig, fields, source="test")
+    _, metrics = train(TASK, cfg, data, out=tmp_path / "run")
+    model = load_model(tmp_path / "run" / "model.keras")
+    model.compile(loss="mae", metrics=[keras.metrics.MeanSquaredError(name="mse")])
+    valid = TASK.prepare(cfg, data).valid
+    assert model.evaluate(valid, return_dict=True, verbose=0)["mse"] == pytest.approx(metrics["best_val_mse"], rel=1e-4)
+    with pytest.raises(SeqkitError, match="ema_momentum"):
+        ForecastConfig(ema_momentum=1.0).validate("cfg.yaml")

@@ -120,7 +120,16 @@ def test_each_task_searches_its_own_fields_and_its_defaults_are_the_base_config(
     own = {
         "sentiment": {"max_length", "truncation", "embedding_dim", "region_size", "pooling"},
         "ner": {"char_encoder", "char_dim", "char_filters", "word_dim", "head", "word_dropout", "lr_decay"},
-        "forecast": {"input_length", "segment_length", "norm", "decoder", "loss", "channel_independent", "lr_decay"},
+        "forecast": {
+            "input_length",
+            "segment_length",
+            "norm",
+            "decoder",
+            "loss",
+            "channel_independent",
+            "lr_decay",
+            "ema_momentum",
+        },
         "charlm": {"seq_len", "embedding_dim"},
     }[name]
     task = get_task(name)
