@@ -134,6 +134,30 @@ def averaged_weights(model):
             v.assign(w)
 
 
+def around_averaged_weights(callbacks: list) -> list:
+    """``callbacks`` framed so that their ``on_epoch_end`` runs with the moving averages in the model.
+
+    Keras runs a hook over the callbacks in list order, so a callback before them swaps the
+    averages in at the end of each epoch and one after them puts the trained weights back. A
+    checkpoint among them (keras-tuner's best-epoch one) then saves the weights the objective
+    judged. A no-op without ``use_ema``.
+    """
+    held: list = []
+
+    class SwapIn(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            body = averaged_weights(self.model)
+            body.__enter__()
+            held.append(body)
+
+    class SwapBack(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            while held:
+                held.pop().__exit__(None, None, None)
+
+    return [SwapIn(), *callbacks, SwapBack()]
+
+
 class BestWeights(keras.callbacks.Callback):
     """Keep the weights of the best epoch by ``monitor`` in memory and restore them at the end.
 

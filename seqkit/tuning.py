@@ -438,7 +438,7 @@ def make_hypermodel(task: Task, cfg, space: dict[str, Any], cache: TrialData):
     kt = _kt()
     import keras
 
-    from seqkit.training import NanGuard, TimeBudget
+    from seqkit.training import NanGuard, TimeBudget, around_averaged_weights
 
     class ConfigHyperModel(kt.HyperModel):
         """``build(hp)`` = ``task.build_model(replace(cfg, **hp))``; ``fit`` = ``task.fit``."""
@@ -468,8 +468,9 @@ def make_hypermodel(task: Task, cfg, space: dict[str, Any], cache: TrialData):
             if getattr(trial_cfg, "max_train_minutes", None):
                 cbs.append(TimeBudget(trial_cfg.max_train_minutes, elapsed_seconds=carried))
             # The tuner's own callbacks (objective tracking, best-epoch checkpoint) read the
-            # logs last, after task callbacks such as validation entity F1 have written them.
-            cbs += list(callbacks or [])
+            # logs last, after task callbacks such as validation entity F1 have written them,
+            # and see the moving-average weights those judged, if the optimizer keeps them.
+            cbs += around_averaged_weights(list(callbacks or []))
             t0 = time.perf_counter()
             history = task.fit(model, trial_cfg, prepared, cbs, epochs=epochs, initial_epoch=initial_epoch)
             self._seqkit_spent = carried + time.perf_counter() - t0

@@ -93,3 +93,45 @@ def test_a_weights_checkpoint_keeps_the_averages(tmp_path):
     fresh.load_weights(tmp_path / "model.weights.h5")
     for a, b in zip(model.optimizer._model_variables_moving_average, fresh.optimizer._model_variables_moving_average):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_callbacks_framed_by_around_averaged_weights_see_the_averages_at_epoch_end():
+    """A checkpoint inside the frame (keras-tuner's best epoch) saves the averages; training keeps its weights."""
+    import keras
+
+    from seqkit.seed import set_seed
+    from seqkit.training import around_averaged_weights
+
+    set_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4)])
+    model.compile(optimizer=keras.optimizers.Adam(0.1, use_ema=True, ema_momentum=0.5), loss="mse")
+    x = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
+    seen, after = [], []
+
+    class Inside(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            opt = self.model.optimizer
+            seen.append(
+                (
+                    [np.asarray(v) for v in self.model.weights],
+                    [np.asarray(a) for a in opt._model_variables_moving_average],
+                )
+            )
+
+    class Outside(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            after.append([np.asarray(v) for v in self.model.weights])
+
+    model.fit(
+        x,
+        np.ones((32, 4), "float32"),
+        batch_size=4,
+        epochs=2,
+        verbose=0,
+        callbacks=[*around_averaged_weights([Inside()]), Outside()],
+    )
+    for (weights, averages), trained in zip(seen, after):
+        for w, a in zip(weights, averages):
+            np.testing.assert_array_equal(w, a)
+        # After the frame the trained weights are back, and they differ from the averages.
+        assert any(not np.allclose(w, t) for w, t in zip(weights, trained))
