@@ -82,3 +82,30 @@ def test_bad_arguments_are_rejected():
 def test_keras_implementation_is_plain_keras_layer():
     layer = build_rnn_layer("lstm", 4, implementation="keras")
     assert type(layer) is keras.layers.LSTM
+
+
+def test_bidirectional_layers_built_while_a_model_loads_stay_distinct():
+    # While a model loads, Keras notes every serialised object by id() (ObjectSharingScope) so
+    # shared objects come back shared. Bidirectional serialises its template to clone it; a freed
+    # template could hand its id to a later one, whose clone then came back as an earlier layer
+    # or cell, and two branches of the loaded model ran on one set of weights.
+    import gc
+
+    from keras.src.saving.serialization_lib import ObjectSharingScope
+
+    from seqkit.layers import CharWordEncoder
+
+    stacks, encoders = [], []
+    with ObjectSharingScope():
+        for i in range(30):
+            stacks.append(
+                recurrent_stack("lstm", [3], bidirectional=True, regularizer=("zoneout", "weight_drop", None)[i % 3])
+            )
+            gc.collect()  # what a collection in the middle of a load does to freed templates
+    with ObjectSharingScope():
+        for _ in range(30):
+            encoders.append(CharWordEncoder(20, kind="bilstm", filters=4))
+            gc.collect()
+    wrappers = [w for s in stacks for w in s.rnns] + [e.rnn for e in encoders]
+    parts = [p for w in wrappers for d in (w.forward_layer, w.backward_layer) for p in (d, d.cell)]
+    assert len({id(p) for p in parts}) == len(parts) == 4 * 60

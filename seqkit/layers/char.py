@@ -11,6 +11,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from seqkit.layers.recurrent import bidirectional_layer
+
 
 @keras.saving.register_keras_serializable(package="seqkit")
 class CharWordEncoder(keras.layers.Layer):
@@ -63,7 +65,7 @@ class CharWordEncoder(keras.layers.Layer):
                 name="char_conv",
             )
         else:
-            self.rnn = keras.layers.Bidirectional(
+            self.rnn = bidirectional_layer(
                 keras.layers.LSTM(filters, seed=seed), merge_mode="concat", name="char_bilstm"
             )
 

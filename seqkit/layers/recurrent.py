@@ -96,6 +96,32 @@ def build_rnn_layer(
     return _KERAS_CELLS[cell](units, recurrent_dropout=recurrent_dropout, seed=seed, **common)
 
 
+class _Held:
+    """A reference Keras neither tracks as a sublayer nor walks when saving."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj):
+        self.obj = obj
+
+
+def bidirectional_layer(
+    forward: keras.layers.Layer, backward: keras.layers.Layer | None = None, **kwargs
+) -> keras.layers.Bidirectional:
+    """``keras.layers.Bidirectional(forward, backward_layer=backward, **kwargs)`` that is safe to build while a model loads.
+
+    Bidirectional keeps a clone of ``forward`` (made by serialising it), not ``forward`` itself.
+    While a model is deserialised, Keras notes every serialised object by ``id()`` so that
+    objects shared in the saved model come back shared. A template freed after use can give
+    its ``id()`` to a later template, whose clone then comes back as an earlier layer or cell:
+    two layers of the loaded model share one set of weights and the other set is never loaded.
+    Holding the template for the wrapper's lifetime keeps its ``id()`` unique.
+    """
+    layer = keras.layers.Bidirectional(forward, backward_layer=backward, **kwargs)
+    layer._seqkit_template = _Held(forward)
+    return layer
+
+
 def _dropout_layer(rate: float, mask: str, seed: int | None, name: str):
     if mask == "sequence":
         # One mask per sequence and feature, shared by every time step (variational / locked dropout).
@@ -206,9 +232,7 @@ class RecurrentStack(keras.layers.Layer):
             if bidirectional:
                 fwd = build_rnn_layer(cell, u, name=f"{cell}_{i}_fw", **kw)
                 bwd = build_rnn_layer(cell, u, go_backwards=True, name=f"{cell}_{i}_bw", **kw)
-                layer = keras.layers.Bidirectional(
-                    fwd, backward_layer=bwd, merge_mode=merge_mode, name=f"bi_{cell}_{i}"
-                )
+                layer = bidirectional_layer(fwd, bwd, merge_mode=merge_mode, name=f"bi_{cell}_{i}")
             else:
                 layer = build_rnn_layer(cell, u, name=f"{cell}_{i}", **kw)
             self.rnns.append(layer)
