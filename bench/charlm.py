@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         "visualize_screenshot": shot,
         "anchors_val_loss": ANCHORS,
         "run_dir": str(run_dir),
+        "bf16_grads": os.environ.get("SEQKIT_FAST_BF16_GRADS") == "1",
     }
     rows = [
         {"what": "val loss (nats/char)", "value": n["val_loss"], "target / anchor": f"<= {TARGET_VAL_LOSS}"},
@@ -144,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     anchors = "\n".join(f"- {k}: {v}" for k, v in ANCHORS.items())
     md = (
         f"# Character LM on Tiny Shakespeare ({cfg.cell} {cfg.units}, seq_len {cfg.seq_len}, "
-        f"batch {cfg.batch_size}, {n['n_params']:,} parameters, time budget {cfg.max_train_minutes} min; "
+        f"batch {cfg.batch_size}, {n['n_params']:,} parameters, time budget {cfg.max_train_minutes} min"
+        + ("; LSTM weight gradients in bfloat16 (SEQKIT_FAST_BF16_GRADS=1)" if data["bf16_grads"] else "")
+        + "; "
         "the target allows 30)\n\n"
         + md_table(rows)
         + f"\nTarget met: **{data['target_met']}**. Anchors (val loss, nats/char):\n{anchors}\n\n"

@@ -9,6 +9,8 @@ Columns:
     seqkit_xla  the same, ``jit_compile=True``
     seqkit_tfloop  seqkit's layers with ``SEQKIT_FAST_LOOP_JIT=0`` (the loops run as plain
                 TensorFlow ops instead of their own XLA clusters), graph mode: the XLA lever
+    seqkit_bf16grad  seqkit with ``SEQKIT_FAST_BF16_GRADS=1`` (opt-in: the LSTM's weight and input
+                gradients as bfloat16 matmuls), graph mode
     keras       ``implementation="keras"`` (plain ``keras.layers``), graph mode
     keras_xla   the same, ``jit_compile=True``
     torch       ``torch.nn.LSTM``/``GRU`` with the same shapes (skipped if torch is missing)
@@ -49,7 +51,7 @@ CONFIGS = [
     SpeedConfig("lstm256x2_stacked", units=(256, 256)),
     SpeedConfig("lstm256_padded", padded=True),
 ]
-IMPLS = ["seqkit", "seqkit_xla", "seqkit_tfloop", "keras", "keras_xla", "torch"]
+IMPLS = ["seqkit", "seqkit_xla", "seqkit_tfloop", "seqkit_bf16grad", "keras", "keras_xla", "torch"]
 
 
 def _batch(cfg: SpeedConfig, seed: int = 0):
@@ -207,6 +209,7 @@ LEVERS = [
     ("seqkit (default: loops as XLA clusters), graph", "seqkit", False),
     ("seqkit, one loop over the whole batch (SEQKIT_FAST_SHARDS=1), graph", "seqkit_oneloop", False),
     ("seqkit in Keras' mixed_bfloat16 policy, graph", "seqkit_bf16", False),
+    ("seqkit, weight and input gradients in bfloat16 (SEQKIT_FAST_BF16_GRADS=1), graph", "seqkit_bf16grad", False),
     ("seqkit, whole step under XLA", "seqkit", True),
     ("float32 matmul (64x256 @ 256x1024) x 100", "mm_float32", False),
     ("bfloat16 matmul (64x256 @ 256x1024) x 100", "mm_bfloat16", False),
@@ -255,7 +258,7 @@ def _lever_worker(kind: str, jit: bool) -> dict:
 
         return {"ms": _best_ms(lambda: chain(a, w).numpy())}
     x = tf.random.normal([batch, steps, feat])
-    if kind in ("keras", "seqkit", "seqkit_tfloop", "seqkit_oneloop", "seqkit_bf16"):
+    if kind in ("keras", "seqkit", "seqkit_tfloop", "seqkit_oneloop", "seqkit_bf16", "seqkit_bf16grad"):
         from seqkit.layers.fast import FastLSTM
 
         dtype = "mixed_bfloat16" if kind == "seqkit_bf16" else None
@@ -350,6 +353,8 @@ def _measure(cfg: SpeedConfig | None, impl: str, seconds: float, lever: dict | N
         env["SEQKIT_FAST_LOOP_JIT"] = "0"
     if impl == "seqkit_oneloop":
         env["SEQKIT_FAST_SHARDS"] = "1"
+    if impl == "seqkit_bf16grad":
+        env["SEQKIT_FAST_BF16_GRADS"] = "1"
     proc = subprocess.run(
         [sys.executable, "-m", "bench.speed", "--worker", spec], capture_output=True, text=True, env=env, check=False
     )
@@ -427,7 +432,7 @@ def main(argv: list[str] | None = None) -> dict:
         for impl in impls:
             row[impl] = res[impl]["train_tokens_s"] if res[impl] else None
         base = res.get("torch")
-        for impl in ("seqkit", "seqkit_xla", "seqkit_tfloop", "keras", "keras_xla"):
+        for impl in ("seqkit", "seqkit_xla", "seqkit_tfloop", "seqkit_bf16grad", "keras", "keras_xla"):
             if impl in impls and res[impl] and base:
                 row[f"{impl}/torch"] = res[impl]["train_tokens_s"] / base["train_tokens_s"]
         if res.get("seqkit") and res.get("keras"):

@@ -119,6 +119,29 @@ def test_batch_slices_on_several_threads_give_the_same_numbers(cell, shards, mon
     _assert_same(_run(fast, x, mask, jit=True), _run(ref, x, mask))
 
 
+def test_opt_in_bfloat16_gradients_stay_close_and_leave_outputs_exact(monkeypatch):
+    # SEQKIT_FAST_BF16_GRADS=1: the LSTM's weight and input gradients come from bfloat16 matmuls
+    # (about 3 significant digits); outputs, the bias and initial-state gradients stay float32.
+    import seqkit.layers.fast as fast_module
+
+    monkeypatch.setattr(fast_module, "_BF16_GRADS", True)
+    monkeypatch.setattr(fast_module, "_MIN_SHARD_ROWS", 1)
+    monkeypatch.setenv("SEQKIT_FAST_SHARDS", "2")
+    x, mask = _data(2)
+    st = _states("lstm")
+    fast, ref = _twins("lstm", return_sequences=True, return_state=True)
+    for m in (None, mask):
+        (fo, fg), (ro, rg) = _run(fast, x, m, st), _run(ref, x, m, st)
+        for p, q in zip(fo, ro):
+            np.testing.assert_allclose(p, q, atol=ATOL, rtol=1e-4)
+        # sources: x, kernel, recurrent_kernel, bias, h0, c0
+        for k, (p, q) in enumerate(zip(fg, rg)):
+            scale = np.abs(q).max()
+            np.testing.assert_allclose(p, q, atol=2e-2 * scale, err_msg=f"gradient {k}")
+        assert not np.allclose(fg[1], rg[1], atol=ATOL, rtol=1e-4), "the bfloat16 path did not run"
+        np.testing.assert_allclose(fg[3], rg[3], atol=ATOL, rtol=1e-4)
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("min_rows", [1, 2])
 def test_batch_size_known_at_run_time_picks_sliced_or_single_loop(cell, min_rows, monkeypatch):

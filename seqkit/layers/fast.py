@@ -157,7 +157,7 @@ def _lstm_forward(x, kernel, bias, h0, c0, rk, m, keep: bool = True):
     return out[3].stack(), out[4].stack(), out[5].stack()
 
 
-def _lstm_backward(dH, dC, x, kernel, h0, c0, rk, m, H, C, G):
+def _lstm_backward(dH, dC, x, kernel, h0, c0, rk, m, H, C, G, with_weight_grads: bool = True):
     """Backward LSTM loop; returns the gradients of ``x``, ``kernel``, ``bias``, ``h0``, ``c0`` and ``rk``."""
     units = rk.shape[0]
     steps = tf.shape(H)[0]
@@ -200,8 +200,34 @@ def _lstm_backward(dH, dC, x, kernel, h0, c0, rk, m, H, C, G):
     zeros = tf.zeros_like(h0)
     loop = (0, zeros, zeros, _tensor_array(H.dtype, steps, 4 * units))
     _, dh0, dc0, dzs = tf.while_loop(lambda s, *_: s < steps, body, loop, maximum_iterations=steps)
+    if not with_weight_grads:
+        return dzs.stack(), dh0, dc0
     dx, dkernel, dbias, drk = _all_grads(dzs.stack(), x, h_prev, kernel)
     return dx, dkernel, dbias, dh0, dc0, drk
+
+
+def _lstm_dz(dH, dC, x, kernel, h0, c0, rk, m, H, C, G):
+    """The backward loop alone: the gate gradients ``dz`` ``(time, batch, 4u)``, ``dh0`` and ``dc0``."""
+    return _lstm_backward(dH, dC, x, kernel, h0, c0, rk, m, H, C, G, with_weight_grads=False)
+
+
+def _all_grads_bf16(dz: tf.Tensor, x_tm: tf.Tensor, h_prev: tf.Tensor, kernel: tf.Tensor):
+    """:func:`_all_grads` with the three large products in bfloat16 (``SEQKIT_FAST_BF16_GRADS=1``).
+
+    Run as TensorFlow ops, outside the loops' XLA clusters: oneDNN's bfloat16 matmul uses the
+    AVX512-BF16 instructions at about twice the float32 rate, while XLA's CPU code does not.
+    The products are rounded to bfloat16 (about 3 significant digits); the bias gradient and
+    every loop stay in float32.
+    """
+    bf = tf.bfloat16
+    g = dz.shape[-1]
+    d = tf.cast(tf.reshape(dz, [-1, g]), bf)
+    flat = lambda a: tf.cast(tf.reshape(a, [-1, a.shape[-1]]), bf)  # noqa: E731
+    dkernel = tf.matmul(flat(x_tm), d, transpose_a=True)
+    drk = tf.matmul(flat(h_prev), d, transpose_a=True)
+    dx = tf.reshape(tf.matmul(d, tf.cast(kernel, bf), transpose_b=True), tf.shape(x_tm))
+    f32 = dz.dtype
+    return tf.cast(dx, f32), tf.cast(dkernel, f32), tf.reduce_sum(dz, axis=[0, 1]), tf.cast(drk, f32)
 
 
 def _gru_forward(x, kernel, bias, h0, rk, rb, m):
@@ -306,6 +332,9 @@ def _simple_backward(dH, x, kernel, h0, rk, m, H, N):
 # XLA fuses the gate arithmetic of a step into one kernel and removes the per-op overhead
 # of TensorFlow's executor, which dominates at these sizes.
 _LOOP_JIT = os.environ.get("SEQKIT_FAST_LOOP_JIT", "1") != "0"
+# Opt-in: the LSTM's weight and input gradients in bfloat16 (see _all_grads_bf16). Off by
+# default, since the gradients then differ from keras.layers.LSTM's beyond float32 tolerance.
+_BF16_GRADS = os.environ.get("SEQKIT_FAST_BF16_GRADS", "0") == "1"
 _JITTED: dict = {}
 
 
@@ -392,7 +421,12 @@ def _lstm_loop(x, kernel, bias, h0, c0, rk, m):
             H, C, G = _loop(_lstm_forward)(x, kernel, bias, h0, c0, rk, m)
 
             def grad(dH, dC):
-                return _loop(_lstm_backward)(dH, dC, x, kernel, h0, c0, rk, m, H, C, G)
+                if not _BF16_GRADS:
+                    return _loop(_lstm_backward)(dH, dC, x, kernel, h0, c0, rk, m, H, C, G)
+                dz, dh0, dc0 = _loop(_lstm_dz)(dH, dC, x, kernel, h0, c0, rk, m, H, C, G)
+                h_prev = tf.concat([h0[None], H[:-1]], 0)
+                dx, dkernel, dbias, drk = _all_grads_bf16(dz, x, h_prev, kernel)
+                return dx, dkernel, dbias, dh0, dc0, drk
 
             return (H, C), grad
 
