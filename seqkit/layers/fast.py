@@ -334,6 +334,7 @@ def _simple_backward(dH, x, kernel, h0, rk, m, H, N):
 _LOOP_JIT = os.environ.get("SEQKIT_FAST_LOOP_JIT", "1") != "0"
 # Opt-in: the LSTM's weight and input gradients in bfloat16 (see _all_grads_bf16). Off by
 # default, since the gradients then differ from keras.layers.LSTM's beyond float32 tolerance.
+# Read once at import, like SEQKIT_FAST_LOOP_JIT.
 _BF16_GRADS = os.environ.get("SEQKIT_FAST_BF16_GRADS", "0") == "1"
 _JITTED: dict = {}
 
