@@ -18,6 +18,12 @@ run trained today's default config. Run it under the CPU lock; it takes about
 retrains the default and the last search's ``best.yaml`` once per seed, each the way a
 trial trains; one process per config can run at once (one per core).
 
+``--set TASK:KEY=VALUE`` (repeatable) changes the base config of both parts, e.g.
+``--set forecast:settings=[S]`` searches ETTh1's univariate setting: the default it is compared
+with is then the task's default with these changes, the search directory and the result row are
+the task's name with the changes (``forecast settings=[S]``), and ``--confirm`` needs the same
+``--set``. ``--space TASK=`` (empty) searches the task's own space instead of ``bench/spaces``.
+
 Every part writes into ``bench/results/tuning.{json,md}``; a run of one part keeps
 the other parts' last numbers.
 """
@@ -154,11 +160,35 @@ WORK = Path(__file__).resolve().parent / "work"  # search directories of the qua
 SPACES = {name: Path(__file__).resolve().parent / "spaces" / f"{name}.yaml" for name in ("forecast", "ner")}
 
 
+def _variant(overrides: list[str]) -> str:
+    """How a base config differs from the task's default, as its ``--set`` items (``""``: not at all)."""
+    return " ".join(overrides)
+
+
+def _label(name: str, variant: str) -> str:
+    """A result row's name: the task, then its ``--set`` changes."""
+    return f"{name} {variant}" if variant else name
+
+
+def _work_dir(name: str, variant: str) -> Path:
+    slug = "".join(c if c.isalnum() else "_" for c in variant).strip("_")
+    return WORK / (f"{name}-{slug}" if slug else name)
+
+
+def _base_config(task, overrides: list[str]):
+    """The task's default with ``overrides`` (``key=value`` items) and the trial-length overrides."""
+    from seqkit.config import resolve_config
+
+    cfg = resolve_config(task.config_cls, None, overrides)
+    return dataclasses.replace(cfg, **TRIAL_OVERRIDES.get(task.name, {}))
+
+
 def quality(
     tasks: list[str],
     minutes: float,
     max_epochs: dict[str, int] | None = None,
     spaces: dict[str, str] | None = None,
+    overrides: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     """Default config vs a ``minutes`` Hyperband search, by the task's validation objective.
 
@@ -173,14 +203,16 @@ def quality(
     rows = []
     for name in tasks:
         task = get_task(name)
-        cfg = dataclasses.replace(task.config_cls(), **TRIAL_OVERRIDES.get(name, {}))
+        changes = (overrides or {}).get(name, [])
+        variant = _variant(changes)
+        cfg = _base_config(task, changes)
         epochs = int(max_epochs.get(name) or cfg.epochs)
-        full_default, full_source = default_from_bench(name, task.config_cls())
+        full_default, full_source = (None, "") if variant else default_from_bench(name, task.config_cls())
         t0 = time.perf_counter()
         default = baseline_objective(task, cfg, DataArgs(), epochs=epochs)
         default_seconds = time.perf_counter() - t0
         # The search directory is kept (ignored by git) so a failure after a long search loses nothing.
-        work = WORK / name
+        work = _work_dir(name, variant)
         summary = tune(
             task,
             cfg,
@@ -189,7 +221,7 @@ def quality(
             tuner="hyperband",
             trials=1000,
             max_epochs=epochs,
-            space_file=spaces.get(name),
+            space_file=spaces.get(name) or None,
             minutes=minutes,
             overwrite=True,
         )
@@ -204,11 +236,12 @@ def quality(
         )
         rows.append(
             {
-                "task": name,
+                "task": _label(name, variant),
+                "variant": variant,
                 "objective": task.objective,
                 "direction": task.direction,
                 "trial_epochs": epochs,
-                "space": _shown_path(spaces.get(name)),
+                "space": _shown_path(spaces.get(name) or None),
                 "default": default,
                 "tuned": tuned,
                 "improved": better,
@@ -226,25 +259,29 @@ def quality(
     return {"minutes": minutes, "tuner": "hyperband", "rows": rows}
 
 
-def confirm(name: str, which: list[str], seeds: list[int]) -> dict[str, Any]:
+def confirm(name: str, which: list[str], seeds: list[int], overrides: list[str] | None = None) -> dict[str, Any]:
     """Train the default and the last search's best config once per seed, the way a trial trains.
 
     A search's best objective is the best of many noisy runs, so on its own it flatters the
     search. Fresh seeds for both configs compare the configurations rather than their luck.
-    Returns ``{"task", "trial_epochs", "runs": {which: {seed: objective}}}``.
+    ``overrides`` are the ``--set`` changes the search ran with: they pick its directory and
+    make the default. Returns ``{"task", "trial_epochs", "runs": {which: {seed: objective}}}``.
     """
     from seqkit.config import resolve_config
     from seqkit.task import DataArgs, get_task
     from seqkit.tuning import baseline_objective
 
     task = get_task(name)
-    best_yaml = WORK / name / "best.yaml"
+    changes = overrides or []
+    variant = _variant(changes)
+    best_yaml = _work_dir(name, variant) / "best.yaml"
     if "best" in which and not best_yaml.exists():
-        raise SystemExit(f"--confirm {name}: {best_yaml} is missing; run --quality --tasks {name} first")
+        sets = "".join(f" --set {name}:{c}" for c in changes)
+        raise SystemExit(f"--confirm {name}: {best_yaml} is missing; run --quality --tasks {name}{sets} first")
     epochs = int(TRIAL_EPOCHS.get(name) or task.config_cls().epochs)
     runs: dict[str, dict[str, float]] = {}
     for kind in which:
-        base = resolve_config(task.config_cls, best_yaml if kind == "best" else None)
+        base = resolve_config(task.config_cls, best_yaml) if kind == "best" else _base_config(task, changes)
         # Every run trains as a trial does: the trial length and overrides, not the epochs the
         # best trial happened to get in its Hyperband bracket.
         base = dataclasses.replace(base, **TRIAL_OVERRIDES.get(name, {}), epochs=epochs)
@@ -252,9 +289,10 @@ def confirm(name: str, which: list[str], seeds: list[int]) -> dict[str, Any]:
         for seed in seeds:
             value = baseline_objective(task, dataclasses.replace(base, seed=seed), DataArgs(), epochs=epochs)
             runs[kind][str(seed)] = None if value is None else float(value)
-            print(json.dumps({"task": name, "config": kind, "seed": seed, task.objective: runs[kind][str(seed)]}))
+            label = _label(name, variant)
+            print(json.dumps({"task": label, "config": kind, "seed": seed, task.objective: runs[kind][str(seed)]}))
     return {
-        "task": name,
+        "task": _label(name, variant),
         "objective": task.objective,
         "direction": task.direction,
         "trial_epochs": epochs,
@@ -357,6 +395,17 @@ def _pairs(items: list[str], kind, flag: str) -> dict[str, Any]:
     return out
 
 
+def _overrides(items: list[str]) -> dict[str, list[str]]:
+    """``--set TASK:KEY=VALUE`` items, grouped by task."""
+    out: dict[str, list[str]] = {}
+    for item in items:
+        name, sep, change = item.partition(":")
+        if not sep or "=" not in change:
+            raise SystemExit(f"--set: expected TASK:KEY=VALUE, got {item!r}")
+        out.setdefault(name, []).append(change)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.tuning")
     p.add_argument("--memory", action="store_true", help="measure RSS over a 20-trial tiny search")
@@ -370,7 +419,20 @@ def main(argv: list[str] | None = None) -> int:
         metavar="TASK=N",
         help=f"epochs of a trial and of the default it is compared with (default {TRIAL_EPOCHS}; else the config's)",
     )
-    p.add_argument("--space", action="append", default=[], metavar="TASK=FILE", help="search space file per task")
+    p.add_argument(
+        "--space",
+        action="append",
+        default=[],
+        metavar="TASK=FILE",
+        help="search space file per task (empty: the task's own space)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="TASK:KEY=VALUE",
+        help="change the base config (the default and every trial) of TASK",
+    )
     p.add_argument("--trials", type=int, default=20)
     p.add_argument("--confirm", metavar="TASK", help="retrain the default and the last search's best with --seeds")
     p.add_argument("--configs", nargs="+", default=["default", "best"], choices=["default", "best"])
@@ -381,9 +443,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.memory_child:
         print(json.dumps(memory_child(args.memory_child, args.trials, Path(args.dir))))
         return 0
+    overrides = _overrides(args.set)
     new: dict[str, Any] = {}
     if args.confirm:
-        new["confirm"] = confirm(args.confirm, args.configs, args.seeds)
+        new["confirm"] = confirm(args.confirm, args.configs, args.seeds, overrides.get(args.confirm))
         _merge_and_write(new)
         return 0
     if not (args.memory or args.quality):
@@ -392,7 +455,11 @@ def main(argv: list[str] | None = None) -> int:
         new["memory"] = memory(args.trials)
     if args.quality:
         new["quality"] = quality(
-            args.tasks, args.minutes, _pairs(args.max_epochs, int, "--max-epochs"), _pairs(args.space, str, "--space")
+            args.tasks,
+            args.minutes,
+            _pairs(args.max_epochs, int, "--max-epochs"),
+            _pairs(args.space, str, "--space"),
+            overrides,
         )
     _merge_and_write(new)
     return 0

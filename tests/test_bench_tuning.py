@@ -89,3 +89,29 @@ def test_confirm_without_a_search_says_what_to_run(bt, tmp_path, monkeypatch):
     monkeypatch.setattr(bt, "WORK", tmp_path)
     with pytest.raises(SystemExit, match="--quality --tasks forecast"):
         bt.confirm("forecast", ["best"], [1])
+
+
+def test_a_changed_base_config_has_its_own_search_directory_default_and_row(bt, tmp_path, monkeypatch):
+    import seqkit.tuning
+
+    sets = bt._overrides(["forecast:settings=[S]", "forecast:units=[64]"])
+    assert sets == {"forecast": ["settings=[S]", "units=[64]"]}
+    work = tmp_path / "forecast-settings__S__units__64"
+    work.mkdir()
+    (work / "best.yaml").write_text("task: forecast\nsettings: [S]\nunits: [256]\nepochs: 4\n")
+    monkeypatch.setattr(bt, "WORK", tmp_path)
+    seen = []
+
+    def fake_objective(task, cfg, data, epochs=None):
+        seen.append((cfg.settings, cfg.units))
+        return 0.05
+
+    monkeypatch.setattr(seqkit.tuning, "baseline_objective", fake_objective)
+    out = bt.confirm("forecast", ["default", "best"], [1], sets["forecast"])
+    # The default is the task's default with the same changes, not the plain default.
+    assert seen == [(["S"], [64]), (["S"], [256])]
+    assert out["task"] == "forecast settings=[S] units=[64]"
+    with pytest.raises(SystemExit, match=r"--set forecast:settings=\[S\]"):
+        bt.confirm("forecast", ["best"], [1], ["settings=[S]"])
+    with pytest.raises(SystemExit, match="TASK:KEY=VALUE"):
+        bt._overrides(["settings=[S]"])
