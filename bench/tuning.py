@@ -22,7 +22,9 @@ trial trains; one process per config can run at once (one per core).
 ``--set forecast:settings=[S]`` searches ETTh1's univariate setting: the default it is compared
 with is then the task's default with these changes, the search directory and the result row are
 the task's name with the changes (``forecast settings=[S]``), and ``--confirm`` needs the same
-``--set``. ``--space TASK=`` (empty) searches the task's own space instead of ``bench/spaces``.
+``--set``. ``--space TASK=FILE`` searches another space (``--space TASK=``, empty: the task's own
+space instead of ``bench/spaces``); the row and directory then name it too (``space=NAME``), so
+searches of several spaces keep their own results, and ``--confirm`` needs the same ``--space``.
 
 Every part writes into ``bench/results/tuning.{json,md}``; a run of one part keeps
 the other parts' last numbers.
@@ -160,9 +162,13 @@ WORK = Path(__file__).resolve().parent / "work"  # search directories of the qua
 SPACES = {name: Path(__file__).resolve().parent / "spaces" / f"{name}.yaml" for name in ("forecast", "ner")}
 
 
-def _variant(overrides: list[str]) -> str:
-    """How a base config differs from the task's default, as its ``--set`` items (``""``: not at all)."""
-    return " ".join(overrides)
+def _variant(overrides: list[str], space: str | None = None) -> str:
+    """How a search differs from the standard one: its ``--set`` items, then ``space=NAME`` for a
+    ``--space`` given on the command line (``space=task`` for the task's own); ``""`` if not at all."""
+    parts = list(overrides)
+    if space is not None:
+        parts.append(f"space={Path(space).stem if space else 'task'}")
+    return " ".join(parts)
 
 
 def _label(name: str, variant: str) -> str:
@@ -199,15 +205,16 @@ def quality(
     from seqkit.tuning import baseline_objective, tune
 
     max_epochs = {**TRIAL_EPOCHS, **(max_epochs or {})}
-    spaces = {**{k: str(v) for k, v in SPACES.items() if v.exists()}, **(spaces or {})}
+    chosen = dict(spaces or {})
+    spaces = {**{k: str(v) for k, v in SPACES.items() if v.exists()}, **chosen}
     rows = []
     for name in tasks:
         task = get_task(name)
         changes = (overrides or {}).get(name, [])
-        variant = _variant(changes)
+        variant = _variant(changes, chosen.get(name))
         cfg = _base_config(task, changes)
         epochs = int(max_epochs.get(name) or cfg.epochs)
-        full_default, full_source = (None, "") if variant else default_from_bench(name, task.config_cls())
+        full_default, full_source = (None, "") if changes else default_from_bench(name, task.config_cls())
         t0 = time.perf_counter()
         default = baseline_objective(task, cfg, DataArgs(), epochs=epochs)
         default_seconds = time.perf_counter() - t0
@@ -259,13 +266,15 @@ def quality(
     return {"minutes": minutes, "tuner": "hyperband", "rows": rows}
 
 
-def confirm(name: str, which: list[str], seeds: list[int], overrides: list[str] | None = None) -> dict[str, Any]:
+def confirm(
+    name: str, which: list[str], seeds: list[int], overrides: list[str] | None = None, space: str | None = None
+) -> dict[str, Any]:
     """Train the default and the last search's best config once per seed, the way a trial trains.
 
     A search's best objective is the best of many noisy runs, so on its own it flatters the
     search. Fresh seeds for both configs compare the configurations rather than their luck.
-    ``overrides`` are the ``--set`` changes the search ran with: they pick its directory and
-    make the default. Returns ``{"task", "trial_epochs", "runs": {which: {seed: objective}}}``.
+    ``overrides`` are the ``--set`` changes the search ran with (they make the default) and
+    ``space`` its ``--space``: both pick its directory. Returns ``{"task", "trial_epochs", "runs": {which: {seed: objective}}}``.
     """
     from seqkit.config import resolve_config
     from seqkit.task import DataArgs, get_task
@@ -273,10 +282,11 @@ def confirm(name: str, which: list[str], seeds: list[int], overrides: list[str] 
 
     task = get_task(name)
     changes = overrides or []
-    variant = _variant(changes)
+    variant = _variant(changes, space)
     best_yaml = _work_dir(name, variant) / "best.yaml"
     if "best" in which and not best_yaml.exists():
         sets = "".join(f" --set {name}:{c}" for c in changes)
+        sets += "" if space is None else f" --space {name}={space}"
         raise SystemExit(f"--confirm {name}: {best_yaml} is missing; run --quality --tasks {name}{sets} first")
     epochs = int(TRIAL_EPOCHS.get(name) or task.config_cls().epochs)
     runs: dict[str, dict[str, float]] = {}
@@ -446,7 +456,10 @@ def main(argv: list[str] | None = None) -> int:
     overrides = _overrides(args.set)
     new: dict[str, Any] = {}
     if args.confirm:
-        new["confirm"] = confirm(args.confirm, args.configs, args.seeds, overrides.get(args.confirm))
+        chosen = _pairs(args.space, str, "--space")
+        new["confirm"] = confirm(
+            args.confirm, args.configs, args.seeds, overrides.get(args.confirm), chosen.get(args.confirm)
+        )
         _merge_and_write(new)
         return 0
     if not (args.memory or args.quality):

@@ -115,3 +115,12 @@ def test_a_changed_base_config_has_its_own_search_directory_default_and_row(bt, 
         bt.confirm("forecast", ["best"], [1], ["settings=[S]"])
     with pytest.raises(SystemExit, match="TASK:KEY=VALUE"):
         bt._overrides(["settings=[S]"])
+
+
+def test_a_search_of_another_space_keeps_its_own_directory_and_row(bt):
+    assert bt._variant(["settings=[S]"], "") == "settings=[S] space=task"
+    assert bt._variant([], "bench/spaces/forecast_structure.yaml") == "space=forecast_structure"
+    assert bt._variant(["settings=[S]"]) == "settings=[S]"
+    assert bt._work_dir("forecast", "settings=[S] space=task").name == "forecast-settings__S__space_task"
+    with pytest.raises(SystemExit, match="--space forecast= "):
+        bt.confirm("forecast", ["best"], [1], ["settings=[S]"], "")
