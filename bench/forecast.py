@@ -2,6 +2,7 @@
 
 ``python -m bench.forecast [--settings M S] [--horizons 96 192 336 720] [--set k=v ...]`` (default: all eight,
 M and S at every horizon). ``--ablation`` trains the variants in ``ABLATIONS`` instead (M, H=96).
+``--name NAME`` writes ``bench/results/NAME.{json,md}`` instead of ``forecast``, e.g. for a tuned config.
 """
 
 from __future__ import annotations
@@ -80,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--horizons", nargs="+", type=int, help="default: 96 192 336 720 (ablation: 96)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--out", help="run directory (default: a temporary one)")
+    ap.add_argument(
+        "--name",
+        default="forecast",
+        help="result file name under bench/results (default forecast; another name keeps the main table)",
+    )
     ap.add_argument("--ablation", action="store_true", help="train the ablation variants instead (no baselines)")
     args = ap.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -132,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         "\n" + "\n".join(f"- {k}: {'met' if v else 'NOT met'}" for k, v in checks.items()) + "\n",
     ]
     write_result(
-        "forecast",
+        args.name,
         {
             "metrics": metrics,
             "train_seconds_total": round(train_total, 1),

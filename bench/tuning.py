@@ -172,7 +172,7 @@ def _variant(overrides: list[str], space: str | None = None) -> str:
 
 
 def _label(name: str, variant: str) -> str:
-    """A result row's name: the task, then its ``--set`` changes."""
+    """A result row's name: the task, then how its search differs (:func:`_variant`)."""
     return f"{name} {variant}" if variant else name
 
 
@@ -274,7 +274,8 @@ def confirm(
     A search's best objective is the best of many noisy runs, so on its own it flatters the
     search. Fresh seeds for both configs compare the configurations rather than their luck.
     ``overrides`` are the ``--set`` changes the search ran with (they make the default) and
-    ``space`` its ``--space``: both pick its directory. Returns ``{"task", "trial_epochs", "runs": {which: {seed: objective}}}``.
+    ``space`` its ``--space``: both pick its directory.
+    Returns ``{"task", "trial_epochs", "runs": {which: {seed: objective}}}``.
     """
     from seqkit.config import resolve_config
     from seqkit.task import DataArgs, get_task
