@@ -2,7 +2,8 @@
 
 ``python -m bench.forecast [--settings M S] [--horizons 96 192 336 720] [--set k=v ...]`` (default: all eight,
 M and S at every horizon). ``--ablation`` trains the variants in ``ABLATIONS`` instead (M, H=96).
-``--name NAME`` writes ``bench/results/NAME.{json,md}`` instead of ``forecast``, e.g. for a tuned config.
+``--config FILE`` starts from a config file (e.g. a search's ``best.yaml``); ``--name NAME`` writes
+``bench/results/NAME.{json,md}`` instead of ``forecast``, e.g. for a tuned config.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="bench.forecast")
     ap.add_argument("--settings", nargs="+", help="default M S (ablation: M)")
     ap.add_argument("--horizons", nargs="+", type=int, help="default: 96 192 336 720 (ablation: 96)")
+    ap.add_argument("--config", help="a config file (e.g. a search's best.yaml) instead of the defaults")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--out", help="run directory (default: a temporary one)")
     ap.add_argument(
@@ -105,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     from tasks.forecast import TASK, ForecastConfig
 
     overrides = [f"settings={args.settings}", f"horizons={args.horizons}", *args.overrides]
-    cfg = resolve_config(ForecastConfig, overrides=overrides)
+    cfg = resolve_config(ForecastConfig, args.config, overrides=overrides)
     out = args.out or tempfile.mkdtemp(prefix="bench-forecast-")
     t0 = time.perf_counter()
     _, metrics = train(TASK, cfg, DataArgs(), out=out, overwrite=True)
@@ -129,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     columns = list(dict.fromkeys(k for r in rows for k in r))
     md = [
         "# ETTh1 forecasting benchmark\n",
-        f"Config overrides: `{' '.join(overrides)}`; input length {metrics['input_length']}; "
+        f"Config: {f'`{args.config}` with ' if args.config else ''}overrides `{' '.join(overrides)}`; input length {metrics['input_length']}; "
         f"model training {train_total / 60:.1f} min in total, wall clock {wall / 60:.1f} min (incl. baselines).\n",
         "Normalised test MSE/MAE over every window (stride 1), horizon step and channel; "
         "anchors are published numbers, not rerun here. Windows/s: the model's whole test backtest "
@@ -146,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             "checks": checks,
             "anchors_mse": ANCHORS_MSE,
             "overrides": overrides,
+            "config_file": args.config,
         },
         "\n".join(md),
     )
