@@ -151,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             "config_file": args.config,
         },
         "\n".join(md),
+        module="forecast",
     )
     print("\n".join(md))
     return 0
