@@ -2,7 +2,7 @@
 
 ``python -m bench.forecast [--settings M S] [--horizons 96 192 336 720] [--set k=v ...]`` (default: all eight,
 M and S at every horizon). ``--ablation`` trains the variants in ``ABLATIONS`` instead (M, H=96).
-``--config FILE`` starts from a config file (e.g. a search's ``best.yaml``); ``--name NAME`` writes
+``--config FILE`` starts every run from a config file (e.g. a search's ``best.yaml``); ``--name NAME`` writes
 ``bench/results/NAME.{json,md}`` instead of ``forecast``, e.g. for a tuned config.
 """
 
@@ -54,7 +54,7 @@ def ablation(args, extra: list[str]) -> int:
     rows = []
     for label, changes in ABLATIONS.items():
         overrides = [f"settings={args.settings}", f"horizons={args.horizons}", "baselines=[]", *extra, *changes]
-        cfg = resolve_config(ForecastConfig, overrides=overrides)
+        cfg = resolve_config(ForecastConfig, args.config, overrides=overrides)
         _, m = train(TASK, cfg, DataArgs(), out=tempfile.mkdtemp(prefix="bench-forecast-abl-"), overwrite=True)
         for s in args.settings:
             for h in map(str, args.horizons):
@@ -70,8 +70,14 @@ def ablation(args, extra: list[str]) -> int:
                     }
                 )
         print(rows[-1])
-    md = "# ETTh1 forecast ablation\n\nOverrides for every variant: `" + " ".join(extra) + "`\n\n" + md_table(rows)
-    write_result("forecast_ablation", {"rows": rows, "overrides": extra}, md)
+    base = f"Config file: `{args.config}`. " if args.config else ""
+    md = (
+        f"# ETTh1 forecast ablation\n\n{base}Overrides for every variant: `"
+        + " ".join(extra)
+        + "`\n\n"
+        + md_table(rows)
+    )
+    write_result("forecast_ablation", {"rows": rows, "overrides": extra, "config_file": args.config}, md)
     print(md)
     return 0
 
