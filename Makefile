@@ -20,7 +20,7 @@ ARGS ?=
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
-	@echo "  variables: TASK=sentiment|ner|forecast|charlm TUNER=$(TUNER) TRIALS=$(TRIALS) WORKERS=$(WORKERS) DATA=airline|sunspots ARGS='--set k=v ...'"
+	@echo "  variables: TASK=sentiment|ner|forecast|charlm TUNER=$(TUNER) TRIALS=$(TRIALS) WORKERS=$(WORKERS) DATA=airline|sunspots|univariate ARGS='--set k=v ...'"
 
 setup: $(VENV)/.installed ## create .venv and install seqkit with its pinned dependencies
 
@@ -54,7 +54,7 @@ sentiment: setup ## train BiLSTM sentiment on IMDB with the default config
 ner: setup ## train BiLSTM-CRF NER on CoNLL-2003 with the default config
 	$(PY) -m seqkit train ner $(ARGS)
 
-forecast: setup ## train forecasting on ETTh1 (M, H=96); DATA=airline|sunspots for the classic series
+forecast: setup ## train forecasting on ETTh1 (M, H=96); DATA=airline|sunspots for the classic series; DATA=univariate for ETTh1 S/96 (tuned config)
 	$(PY) -m seqkit train forecast $(if $(DATA),$(if $(wildcard configs/forecast-$(DATA).yaml),--config configs/forecast-$(DATA).yaml,--set dataset=$(DATA))) $(ARGS)
 
 charlm: setup ## train the character LM on Tiny Shakespeare and print a sample
