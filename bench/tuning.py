@@ -292,7 +292,8 @@ def confirm(
     epochs = int(TRIAL_EPOCHS.get(name) or task.config_cls().epochs)
     runs: dict[str, dict[str, float]] = {}
     for kind in which:
-        base = resolve_config(task.config_cls, best_yaml) if kind == "best" else _base_config(task, changes)
+        best = kind == "best"
+        base = resolve_config(task.config_cls, best_yaml if best else None, None if best else changes)
         # Every run trains as a trial does: the trial length and overrides, not the epochs the
         # best trial happened to get in its Hyperband bracket.
         base = dataclasses.replace(base, **TRIAL_OVERRIDES.get(name, {}), epochs=epochs)
