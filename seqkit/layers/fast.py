@@ -124,41 +124,55 @@ def _mask_step(m, t):
 
 
 def _lstm_forward(x, kernel, bias, h0, c0, rk, m, keep: bool = True):
-    """Forward LSTM loop; returns ``H``, ``C`` ``(time, batch, u)`` and the gates ``G`` ``(time, batch, 4u)``.
+    """Forward LSTM loop; returns the outputs ``H`` ``(time, batch, u)`` and the last cell state.
 
-    With ``keep=False`` (inference) returns only ``H`` and the last cell state ``(batch, u)``.
+    With ``keep`` (training) also what the backward loop reads: the cell state each step
+    starts from ``CP`` ``(time, batch, u)``, the gate activations ``G`` ``(time, batch, 4u)``
+    and ``tanh`` of each step's new cell state ``TC`` ``(time, batch, u)``.
     """
     units = rk.shape[0]
     steps = tf.shape(x)[0]
 
     def body(t, h, c, hs, *more):
-        cs, gs = more if keep else (None, None)
         z = _step_input(x, t, kernel, bias) + tf.matmul(h, rk)
         i = tf.sigmoid(z[:, :units])
         f = tf.sigmoid(z[:, units : 2 * units])
         g = tf.tanh(z[:, 2 * units : 3 * units])
         o = tf.sigmoid(z[:, 3 * units :])
         c_new = f * c + i * g
-        h_new = o * tf.tanh(c_new)
+        tc = tf.tanh(c_new)
+        h_new = o * tc
         mt = _mask_step(m, t)
         if mt is not None:
             c_new = c + mt * (c_new - c)
             h_new = h + mt * (h_new - h)
         if not keep:
             return t + 1, h_new, c_new, hs.write(t, h_new)
-        return t + 1, h_new, c_new, hs.write(t, h_new), cs.write(t, c_new), gs.write(t, tf.concat([i, f, g, o], -1))
+        cps, gs, tcs = more
+        return (
+            t + 1,
+            h_new,
+            c_new,
+            hs.write(t, h_new),
+            cps.write(t, c),
+            gs.write(t, tf.concat([i, f, g, o], -1)),
+            tcs.write(t, tc),
+        )
 
-    widths = (units, units, 4 * units) if keep else (units,)
+    widths = (units, units, 4 * units, units) if keep else (units,)
     loop = (0, h0, c0, *(_tensor_array(h0.dtype, steps, w) for w in widths))
     out = tf.while_loop(lambda t, *_: t < steps, body, loop, maximum_iterations=steps)
     if not keep:
-        # Inference: only the outputs and the final cell state are needed.
         return out[3].stack(), out[2]
-    return out[3].stack(), out[4].stack(), out[5].stack()
+    return out[3].stack(), out[2], out[4].stack(), out[5].stack(), out[6].stack()
 
 
-def _lstm_backward(dH, dC, x, kernel, h0, c0, rk, m, H, C, G, with_weight_grads: bool = True):
-    """Backward LSTM loop; returns the gradients of ``x``, ``kernel``, ``bias``, ``h0``, ``c0`` and ``rk``."""
+def _lstm_backward(dH, dc_last, x, kernel, h0, rk, m, H, CP, G, TC, with_weight_grads: bool = True):
+    """Backward LSTM loop; returns the gradients of ``x``, ``kernel``, ``bias``, ``h0``, ``c0`` and ``rk``.
+
+    ``dH`` is the gradient of the outputs ``(time, batch, u)``, ``dc_last`` that of the last
+    cell state ``(batch, u)``; the rest is the forward loop's record (:func:`_lstm_forward`).
+    """
     units = rk.shape[0]
     steps = tf.shape(H)[0]
     h_prev = tf.concat([h0[None], H[:-1]], 0)
@@ -167,17 +181,14 @@ def _lstm_backward(dH, dC, x, kernel, h0, c0, rk, m, H, C, G, with_weight_grads:
     def body(s, dh, dc, dzs):
         t = steps - 1 - s
         dh = dh + dH[t]
-        dc = dc + dC[t]
         gates = G[t]
         i = gates[:, :units]
         f = gates[:, units : 2 * units]
         g = gates[:, 2 * units : 3 * units]
         o = gates[:, 3 * units :]
-        # The previous cell state is read in place rather than from a shifted copy of ``C``.
-        cp = tf.where(t > 0, C[tf.maximum(t - 1, 0)], c0)
-        # The unmasked new cell is recomputed rather than stored: one fused
-        # multiply-add is cheaper than another (time, batch, u) buffer.
-        tc = tf.tanh(f * cp + i * g)
+        # tanh(c) is read from the forward record, not recomputed: the recomputation and the
+        # previous-cell select cost more than one more (time, batch, u) buffer.
+        tc = TC[t]
         mt = _mask_step(m, t)
         if mt is not None:
             dh_new, dc_new = dh * mt, dc * mt
@@ -186,9 +197,12 @@ def _lstm_backward(dH, dC, x, kernel, h0, c0, rk, m, H, C, G, with_weight_grads:
         else:
             dh_new, dc_new = dh, dc
         dc_new = dc_new + dh_new * o * (1 - tc * tc)
-        dz = tf.concat(
-            [dc_new * g * i * (1 - i), dc_new * cp * f * (1 - f), dc_new * i * (1 - g * g), dh_new * tc * o * (1 - o)],
-            -1,
+        # The four gate gradients as one full-width product: XLA then emits one fused kernel
+        # instead of one per gate, each recomputing dc_new.
+        dz = (
+            tf.concat([dc_new, dc_new, dc_new, dh_new], -1)
+            * tf.concat([g, CP[t], i, tc], -1)
+            * tf.concat([i * (1 - i), f * (1 - f), 1 - g * g, o * (1 - o)], -1)
         )
         dh_prev = tf.matmul(dz, rk_t)
         dc_prev = dc_new * f
@@ -197,8 +211,7 @@ def _lstm_backward(dH, dC, x, kernel, h0, c0, rk, m, H, C, G, with_weight_grads:
             dc_prev = dc_prev + dc_keep
         return s + 1, dh_prev, dc_prev, dzs.write(t, dz)
 
-    zeros = tf.zeros_like(h0)
-    loop = (0, zeros, zeros, _tensor_array(H.dtype, steps, 4 * units))
+    loop = (0, tf.zeros_like(h0), dc_last, _tensor_array(H.dtype, steps, 4 * units))
     _, dh0, dc0, dzs = tf.while_loop(lambda s, *_: s < steps, body, loop, maximum_iterations=steps)
     if not with_weight_grads:
         return dzs.stack(), dh0, dc0
@@ -206,9 +219,9 @@ def _lstm_backward(dH, dC, x, kernel, h0, c0, rk, m, H, C, G, with_weight_grads:
     return dx, dkernel, dbias, dh0, dc0, drk
 
 
-def _lstm_dz(dH, dC, x, kernel, h0, c0, rk, m, H, C, G):
+def _lstm_dz(dH, dc_last, x, kernel, h0, rk, m, H, CP, G, TC):
     """The backward loop alone: the gate gradients ``dz`` ``(time, batch, 4u)``, ``dh0`` and ``dc0``."""
-    return _lstm_backward(dH, dC, x, kernel, h0, c0, rk, m, H, C, G, with_weight_grads=False)
+    return _lstm_backward(dH, dc_last, x, kernel, h0, rk, m, H, CP, G, TC, with_weight_grads=False)
 
 
 def _all_grads_bf16(dz: tf.Tensor, x_tm: tf.Tensor, h_prev: tf.Tensor, kernel: tf.Tensor):
@@ -412,28 +425,29 @@ def _lstm_loop(x, kernel, bias, h0, c0, rk, m):
 
     ``kernel`` ``(in, 4u)``, ``bias`` ``(4u,)``; ``h0``, ``c0`` ``(batch, u)``;
     ``rk`` ``(u, 4u)``; ``m`` ``(time, batch, 1)`` float mask or None.
-    Returns ``H``, ``C`` ``(time, batch, u)``: the states after each step (carried through
-    masked steps).
+    Returns ``H`` ``(time, batch, u)``, the states after each step (carried through masked
+    steps), and the last cell state ``(batch, u)``.
     """
 
     def one(x, states, m):
         @tf.custom_gradient
         def run(x, kernel, bias, h0, c0, rk):
-            H, C, G = _loop(_lstm_forward)(x, kernel, bias, h0, c0, rk, m)
+            H, c_last, CP, G, TC = _loop(_lstm_forward)(x, kernel, bias, h0, c0, rk, m)
 
-            def grad(dH, dC):
+            def grad(dH, dc_last):
+                record = (x, kernel, h0, rk, m, H, CP, G, TC)
                 if not _BF16_GRADS:
-                    return _loop(_lstm_backward)(dH, dC, x, kernel, h0, c0, rk, m, H, C, G)
-                dz, dh0, dc0 = _loop(_lstm_dz)(dH, dC, x, kernel, h0, c0, rk, m, H, C, G)
+                    return _loop(_lstm_backward)(dH, dc_last, *record)
+                dz, dh0, dc0 = _loop(_lstm_dz)(dH, dc_last, *record)
                 h_prev = tf.concat([h0[None], H[:-1]], 0)
                 dx, dkernel, dbias, drk = _all_grads_bf16(dz, x, h_prev, kernel)
                 return dx, dkernel, dbias, dh0, dc0, drk
 
-            return (H, C), grad
+            return (H, c_last), grad
 
         return run(x, kernel, bias, *states, rk)
 
-    return _sharded(one, x, [h0, c0], m, (1, 1))
+    return _sharded(one, x, [h0, c0], m, (1, 0))
 
 
 def _lstm_infer(x, kernel, bias, h0, c0, rk, m):
@@ -544,16 +558,12 @@ class FastLSTM(_FastMixin, keras.layers.LSTM):
         kernel, rk, bias = self._weights()
         x = self._inputs_tm(sequences, training)
         m = _mask_tm(mask, self.go_backwards, x.dtype)
-        if training:
-            H, C = _lstm_loop(x, kernel, bias, initial_state[0], initial_state[1], rk, m)
-        else:
-            # Inference: the plain loop (differentiable by TensorFlow, e.g. for saliency) skips
-            # the custom gradient's bookkeeping.
-            H, c_last = _lstm_infer(x, kernel, bias, initial_state[0], initial_state[1], rk, m)
-            last, outputs = _outputs(H, m, self.zero_output_for_mask)
-            return last, outputs, [H[-1], c_last]
+        # Inference runs the plain loop (differentiable by TensorFlow, e.g. for saliency),
+        # without the custom gradient's bookkeeping.
+        loop = _lstm_loop if training else _lstm_infer
+        H, c_last = loop(x, kernel, bias, initial_state[0], initial_state[1], rk, m)
         last, outputs = _outputs(H, m, self.zero_output_for_mask)
-        return last, outputs, [H[-1], C[-1]]
+        return last, outputs, [H[-1], c_last]
 
 
 @keras.saving.register_keras_serializable(package="seqkit")
