@@ -163,7 +163,7 @@ _SHOWN = (
     "singleton_unk",
     "word_dropout",
     "lr_decay",
-    "ema_momentum",
+    "ema_epochs",
     "optimizer",
     "learning_rate",
     "batch_size",

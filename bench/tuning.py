@@ -157,7 +157,7 @@ TRIAL_EPOCHS = {"ner": 4}
 # Changes to the default for trial-length training, made to the default and every trial alike:
 # NER's weight average spans about two epochs, so in a 4-epoch trial it would still hold the
 # initial weights and score what the averaging leaves out, not what the configuration can do.
-TRIAL_OVERRIDES: dict[str, dict[str, Any]] = {"ner": {"ema_momentum": None}}
+TRIAL_OVERRIDES: dict[str, dict[str, Any]] = {"ner": {"ema_epochs": None}}
 WORK = Path(__file__).resolve().parent / "work"  # search directories of the quality runs
 SPACES = {name: Path(__file__).resolve().parent / "spaces" / f"{name}.yaml" for name in ("forecast", "ner")}
 

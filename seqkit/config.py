@@ -46,6 +46,9 @@ class RecurrentConfig:
     # compiled whole by XLA runs those loops one after the other (docs/performance.md).
     jit_compile: bool = False
     early_stopping: int = 0
+    # Opt-in "the best model in N minutes": stops at the end of the first epoch past N minutes of
+    # training. Machine-dependent by nature (a faster machine trains more steps), so no default
+    # config sets it: defaults budget in epochs and give the same model for the same seed anywhere.
     max_train_minutes: float | None = None
     distribute: Literal["none", "mirrored", "multi_worker"] = "none"
 

@@ -98,10 +98,13 @@ class TBPTTTrainer:
         lr_schedule: Callable[[float], float] | None = None,
         log_every: int = 0,
     ) -> tuple[keras.callbacks.History, dict[str, float]]:
-        """Train for ``epochs`` (or until ``max_seconds``, checked after every batch).
+        """Train for ``epochs`` (or until ``max_seconds``, checked after every batch, when given).
 
-        ``lr_schedule(fraction_of_max_seconds) -> learning rate`` sets the rate before each step when a
-        time budget is given. Returns the Keras ``History`` and throughput statistics.
+        ``lr_schedule(fraction) -> learning rate`` sets the rate before each step. ``fraction`` is the
+        share of the run done: steps taken over ``epochs`` times the steps of an epoch, so the same seed
+        gives the same schedule on any machine. With an opt-in time budget it is the larger of that and
+        the share of ``max_seconds`` spent, so the rate still comes down before the clock stops the run.
+        Returns the Keras ``History`` and throughput statistics.
         """
         model = self.model
         history = keras.callbacks.History()
@@ -120,6 +123,8 @@ class TBPTTTrainer:
         # epochs: most take seconds, some over half a minute).
         end_seconds = reserve = 0.0
         lr_var = model.optimizer.learning_rate
+        steps_per_epoch = int(train_ds.cardinality()) if hasattr(train_ds, "cardinality") else -1
+        total_steps = epochs * steps_per_epoch if steps_per_epoch > 0 else 0
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch)
             states = None
@@ -127,8 +132,10 @@ class TBPTTTrainer:
             for step, (x, y) in enumerate(train_ds):
                 if states is None:
                     states = self.zero_state(int(x.shape[0]))
-                if lr_schedule is not None and max_seconds:
-                    frac = (time.perf_counter() - t_start) / max_seconds
+                if lr_schedule is not None:
+                    frac = (epoch * steps_per_epoch + step) / total_steps if total_steps else 0.0
+                    if max_seconds:
+                        frac = max(frac, (time.perf_counter() - t_start) / max_seconds)
                     model.optimizer.learning_rate = lr_schedule(frac)
                 cbs.on_train_batch_begin(step)
                 t0 = time.perf_counter()

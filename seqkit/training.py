@@ -101,6 +101,20 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def ema_optimizer_options(ema_epochs: float | None, steps_per_epoch: int) -> dict[str, Any]:
+    """Optimizer keywords for a moving average of the weights over about ``ema_epochs`` epochs (none when None).
+
+    Keras' ``ema_momentum`` is per step, so a fixed momentum averages over a fixed number of steps:
+    right for one data set, far too long on a small one (where the average still holds the initial
+    weights when training ends) and too short on a large one. The horizon ``1 / (1 - momentum)``
+    is set to ``ema_epochs`` epochs of this data instead.
+    """
+    if not ema_epochs:
+        return {}
+    horizon = max(float(ema_epochs) * max(int(steps_per_epoch), 1), 2.0)
+    return {"use_ema": True, "ema_momentum": 1.0 - 1.0 / horizon}
+
+
 def _moving_averages(model) -> list[tuple[Any, Any]]:
     """(trainable variable, its moving average) when the optimizer keeps averages (``use_ema=True``)."""
     opt = getattr(model, "optimizer", None)

@@ -115,7 +115,6 @@ class ForecastConfig(RecurrentConfig):
     # momentum per step (Adam's ``use_ema``); null trains and judges the weights themselves.
     ema_momentum: float | None = None
     early_stopping: int = 3
-    max_train_minutes: float | None = 2.0
 
     def validate(self, source: str) -> None:
         for s in self.settings:
@@ -581,7 +580,6 @@ class ForecastTask(Task):
             epochs=1,
             batch_size=16,
             baselines=["naive", "seasonal_naive", "mean"],
-            max_train_minutes=None,
             valid_fraction=0.2,
             test_fraction=0.2,
         )
@@ -681,7 +679,6 @@ def demo(out_dir: str | Path, epochs: int = 30) -> dict[str, Any]:
             f"epochs={epochs}",
             "batch_size=32",
             "early_stopping=8",
-            "max_train_minutes=1",
             "stride=1",
         ],
     )

@@ -53,7 +53,6 @@ class SentimentConfig(RecurrentConfig):
     learning_rate: float = 3e-3
     # Measured on the 2-core CPU: XLA makes the masked recurrent loop ~3x slower than graph mode.
     jit_compile: bool = False
-    max_train_minutes: float | None = 18.0
 
     text_column: str = "text"
     label_column: str = "label"
@@ -433,7 +432,6 @@ class SentimentTask(Task):
             region_size=2,
             epochs=1,
             batch_size=8,
-            max_train_minutes=None,
         )
         return DataArgs(data=str(path)), overrides
 

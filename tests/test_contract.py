@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from seqkit.cli import main
@@ -49,3 +50,24 @@ def test_task_contract(name, tmp_path, capsys):
 
     # a run directory is never silently overwritten
     assert main(["train", name, "--out", str(run), *_data_argv(data), *_set_argv(overrides)]) == 2
+
+    # No default stops on the clock, so the same seed trains the same model: metrics and every weight.
+    assert task.config_cls().max_train_minutes is None, "a default config must budget training in epochs or steps"
+    again = tmp_path / "again"
+    assert main(["train", name, "--out", str(again), "--seed", "7", *_data_argv(data), *_set_argv(overrides)]) == 0
+    assert _without_timings(json.loads((again / "metrics.json").read_text())) == _without_timings(metrics)
+    from seqkit.training import load_model
+
+    for a, b in zip(load_model(run / "model.keras").get_weights(), load_model(again / "model.keras").get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def _without_timings(obj):
+    """Metrics minus what measures time or speed (it differs between two runs of the same model)."""
+    if isinstance(obj, dict):
+        return {
+            k: _without_timings(v)
+            for k, v in obj.items()
+            if not any(t in k for t in ("seconds", "per_s", "per_second"))
+        }
+    return obj

@@ -61,7 +61,7 @@ def test_ner_with_moving_averages_keeps_the_weights_it_selected(tmp_path):
     data, overrides = TASK.fixture(tmp_path / "data")
     argv = ["train", "ner", "--out", str(tmp_path / "run"), "--train", data.train, "--valid", data.valid]
     argv += ["--test", data.test]
-    for k, v in {**overrides, "ema_momentum": 0.9}.items():
+    for k, v in {**overrides, "ema_epochs": 2.0}.items():
         argv += ["--set", f"{k}={json.dumps(v)}"]
     assert main(argv) == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -72,13 +72,26 @@ def test_ner_with_moving_averages_keeps_the_weights_it_selected(tmp_path):
     assert metrics["valid_f1"] == pytest.approx(best, abs=1e-9)
 
 
-def test_ema_momentum_out_of_range_names_the_field():
+def test_ema_epochs_out_of_range_names_the_field():
     from seqkit.config import from_dict
     from seqkit.errors import SeqkitError
     from tasks.ner import TASK
 
-    with pytest.raises(SeqkitError, match="ema_momentum"):
-        from_dict(TASK.config_cls, {"ema_momentum": 1.0}, source="cfg.yaml")
+    with pytest.raises(SeqkitError, match="ema_epochs"):
+        from_dict(TASK.config_cls, {"ema_epochs": 0.0}, source="cfg.yaml")
+
+
+@pytest.mark.parametrize("steps_per_epoch", [10, 110, 440, 4400])
+def test_the_average_spans_the_same_epochs_whatever_the_data_size(steps_per_epoch):
+    """After ``e`` epochs the initial weights' share of the average, momentum ** steps, depends on ``e`` only."""
+    from seqkit.training import ema_optimizer_options
+
+    m = ema_optimizer_options(2.0, steps_per_epoch)["ema_momentum"]
+    assert 1.0 / (1.0 - m) == pytest.approx(2.0 * steps_per_epoch)
+    share_after_10_epochs = m ** (10 * steps_per_epoch)
+    # (1 - 1/n) ** (5 n) rises to exp(-5) from below as the steps per epoch n grow.
+    assert 0.85 * np.exp(-5.0) < share_after_10_epochs <= np.exp(-5.0)
+    assert ema_optimizer_options(None, steps_per_epoch) == {}
 
 
 def test_a_weights_checkpoint_keeps_the_averages(tmp_path):
