@@ -16,7 +16,7 @@ DATA ?=
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test test-slow lint format demo sentiment ner forecast charlm tune tune-distributed bench clean
+.PHONY: help setup test test-slow lint format demo sentiment ner forecast charlm tune tune-distributed results bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -68,7 +68,11 @@ tune-distributed: setup ## keras-tuner chief + WORKERS workers on this machine
 	@test -n "$(TASK)" || (echo "make tune-distributed: set TASK=..." >&2; exit 2)
 	$(PY) -m seqkit.tuning_distributed $(TASK) --workers $(WORKERS) --tuner $(TUNER) --trials $(TRIALS) $(ARGS)
 
-bench: setup ## every benchmark; results in bench/results/ (JSON + markdown)
+results: setup ## the headline table: each task's default config with seeds 1-3 (ARGS=--quick: seed 1 only)
+	$(PY) -m bench.results $(ARGS)
+	$(PY) -m bench.run --summary-only
+
+bench: setup ## every benchmark (results included); results in bench/results/ (JSON + markdown)
 	$(BIN)/pip install -q -r requirements-bench.txt
 	$(PY) -m bench.run $(ARGS)
 

@@ -2,12 +2,15 @@
 
 Usage: ``python -m bench.run [NAME ...]`` (default: all). Each benchmark writes
 ``bench/results/<name>.json`` and ``.md``; this collects the markdown files
-into ``bench/results/README.md`` with each run's wall time and peak memory.
+into ``bench/results/README.md`` with each run's wall time and peak memory, and
+rewrites the top-level README's results block (the three-seed headline table of
+``bench.results`` and a three-line speed summary).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import resource
 import subprocess
 import sys
@@ -28,6 +31,7 @@ ORDER = [
     "ner",
     "charlm",
     "tuning",
+    "results",
 ]
 
 
@@ -39,29 +43,46 @@ README = RESULTS.parent.parent / "README.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
-def _update_readme(env: dict, rows: list[dict]) -> None:
-    """Replace the block between the bench markers in the top-level README with the latest headline table."""
+def speed_summary() -> list[str]:
+    """Three lines: seqkit's training and inference throughput over PyTorch's ``nn.LSTM``/``nn.GRU``, same run."""
+    path = RESULTS / "speed.json"
+    if not path.exists():
+        return []
+    data = json.loads(path.read_text(encoding="utf-8"))
+
+    def ratios(table: str) -> str:
+        parts = []
+        for row in data.get(table, []):
+            seqkit, torch = row.get("seqkit"), row.get("torch")
+            if seqkit and torch:
+                parts.append(f"{row['config']} {seqkit / torch:.2f}x")
+        return ", ".join(parts)
+
+    date = data["environment"]["date"][:10]
+    return [
+        f"Speed, seqkit over PyTorch on the same shapes in the same run ({date}, 2 threads each, "
+        "`python -m bench.speed`; higher is faster):",
+        "",
+        f"- training (forward + backward + update), tokens/s: {ratios('train')}",
+        f"- inference (forward pass), tokens/s: {ratios('inference')}",
+    ]
+
+
+def _update_readme() -> None:
+    """Rewrite the README's results block: the three-seed headline table and the speed summary."""
     if not README.exists():
         return
     text = README.read_text(encoding="utf-8")
     if START not in text or END not in text:
         return
-    headline = RESULTS / "headline.md"
-    lines = [
-        START,
-        f"Summary rebuilt {env['date']} by `python -m bench.run` from `bench/results/*.md`; "
-        "each table names the date and command that measured it (2 shared CPU cores).",
-        "",
-    ]
-    for name in ORDER:
-        md = RESULTS / f"{name}.md"
-        if md.exists():
-            text_lines = md.read_text(encoding="utf-8").splitlines()
-            stamp = [ln[4:-3].strip() for ln in text_lines if ln.startswith("<!--") and ln.endswith("-->")]
-            body = "\n".join(ln for ln in text_lines if not ln.startswith("<!--"))
-            lines += [f"#### {name}", ""] + ([f"_{stamp[0]}_", ""] if stamp else []) + [body.strip(), ""]
-    if headline.exists():
-        lines.insert(3, headline.read_text(encoding="utf-8"))
+    from bench.results import headline_table
+
+    lines = [START]
+    results = RESULTS / "results.json"
+    if results.exists():
+        data = json.loads(results.read_text(encoding="utf-8"))
+        lines += [headline_table(data["rows"]).rstrip(), ""]
+    lines += speed_summary()
     lines.append(END)
     before, rest = text.split(START, 1)
     _, after = rest.split(END, 1)
@@ -97,17 +118,21 @@ def main(argv: list[str] | None = None) -> int:
     env = environment()
     if not summary_only:
         write_json(RESULTS / "run.json", {"environment": env, "runs": rows})
+    elif (RESULTS / "run.json").exists():
+        rows = json.loads((RESULTS / "run.json").read_text(encoding="utf-8"))["runs"]
     parts = [
         f"# Benchmark results\n\nWritten by `make bench` (`python -m bench.run`) on {env['date']} "
         f"(Python {env['python']}, TensorFlow {env['tensorflow']}, Keras {env['keras']}, {env['cpus']} CPUs).\n",
         md_table(rows),
     ]
-    for name in ORDER + [n for n in names if n not in ORDER]:
+    # The headline table first, then every benchmark in the order they run.
+    shown = ["results"] + [n for n in ORDER if n != "results"]
+    for name in shown + [n for n in names if n not in shown]:
         md = RESULTS / f"{name}.md"
         if md.exists():
             parts.append(f"\n## {name}\n\n" + md.read_text(encoding="utf-8"))
     write_text(RESULTS / "README.md", "\n".join(parts))
-    _update_readme(env, rows)
+    _update_readme()
     print(f"\nsummary: {RESULTS / 'README.md'}")
     return 0 if all(r["status"] == "ok" for r in rows) else 1
 

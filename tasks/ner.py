@@ -70,8 +70,7 @@ class NerConfig(RecurrentConfig):
     min_word_count: int = 1
     singleton_unk: float = 0.5  # probability a training singleton is replaced by UNK (Lample et al. 2016)
     # Probability that any training word is replaced by UNK (its characters stay): the tagger then
-    # has to recognise names from spelling and context, as it must for the unseen names of a test set.
-    # 0.1 raised CoNLL test F1 from 0.853 to 0.857 at the same valid F1 (docs/ner.md).
+    # has to recognise names from spelling and context, as it must for names it has never seen.
     word_dropout: float = 0.1
     # Validate, select and keep an exponential moving average of the weights (Polyak averaging)
     # over about this many epochs (the per-step momentum follows from the data's steps per epoch,
