@@ -362,7 +362,7 @@ def epoch_shape(n_windows: int, batch_size: int) -> tuple[int, int]:
     """
     if n_windows <= 0 or math.ceil(n_windows / batch_size) >= MIN_STEPS_PER_EPOCH:
         return batch_size, 1
-    batch = min(batch_size, max(MIN_BATCH, math.ceil(n_windows / MIN_STEPS_PER_EPOCH)))
+    batch = min(batch_size, max(MIN_BATCH, n_windows // MIN_STEPS_PER_EPOCH))
     return batch, max(1, math.ceil(MIN_STEPS_PER_EPOCH * batch / n_windows))
 
 
