@@ -1,10 +1,12 @@
 """Airline passengers and monthly sunspots: the default forecast model vs baselines, walk-forward backtest.
 
-``python -m bench.forecast_series [--datasets airline sunspots] [--set k=v ...]``
-``python -m bench.forecast_series --as-file``: each data set as a user would bring it,
+``python -m bench.forecast_series [--datasets airline sunspots] [--set k=v ...] [--as-file | --configs]``
+
+Two runs per data set (``--as-file`` or ``--configs`` for one of them). As a user would bring it:
 ``python -m seqkit train forecast --data FILE.csv`` with no config file and no options (the file
-found by ``seqkit.data.registry.resolve``); period, horizon, input length and split come from
-the data. Results go to ``forecast_series_as_file.{json,md}``.
+found by ``seqkit.data.registry.resolve``), so period, horizon, input length and split come from
+the data (``forecast_series_as_file.{json,md}``). And by name with the project's defaults for it
+and its ``configs/forecast-<name>.yaml`` (``forecast_series.{json,md}``).
 
 Each data set is split chronologically into train / validation / test; test metrics come from a
 rolling-origin backtest over the test part (stride 1). MASE is scaled by the in-sample
@@ -71,6 +73,7 @@ def run_one(dataset: str, overrides: list[str], out: str, as_file: bool = False)
         "plan_log": plan.notes,
         "train_batch": metrics.get("train_batch"),
         "best_epoch": metrics.get("best_epoch"),
+        "best_val_mse": metrics.get("best_val_mse"),
         "epochs": metrics.get("epochs"),
         "rows_train_valid_test": [plan.split.train, plan.split.valid, plan.split.test],
         "train_seconds": metrics["train_seconds"],
@@ -124,7 +127,8 @@ def main_as_file(datasets: list[str], overrides: list[str]) -> int:
             f"\n## {dataset}: period {r['period']} ({r['period_source']}), horizon {r['horizons']}, "
             f"input length {r['input_length']}, rows train/valid/test {tr}/{va}/{te}, "
             f"batches of {r['train_batch']['batch_size']} x {r['train_batch']['passes_per_epoch']} pass(es) per epoch, "
-            f"best epoch {r['best_epoch']} of {r['epochs']}, model training {r['train_seconds']:.0f} s\n"
+            f"best epoch {r['best_epoch']} of {r['epochs']} (validation MSE {r['best_val_mse']:.3f}, scaled), "
+            f"model training {r['train_seconds']:.0f} s\n"
         )
         for note in r["plan_log"]:
             md.append(f"- {note}")
@@ -143,13 +147,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="bench.forecast_series", description=__doc__.split("\n")[0])
     ap.add_argument("--datasets", nargs="+", default=["airline", "sunspots"])
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    ap.add_argument("--as-file", action="store_true", help="each data set as --data FILE.csv with no config file")
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--as-file", action="store_true", help="only: each data set as --data FILE.csv, no config file")
+    mode.add_argument("--configs", action="store_true", help="only: each data set by name with its shipped config")
     args = ap.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if any(data_dir_or_skip(d) is None for d in args.datasets):
         return 0
+    if not args.configs:
+        main_as_file(args.datasets, args.overrides)
     if args.as_file:
-        return main_as_file(args.datasets, args.overrides)
+        return 0
     results = {}
     for dataset in args.datasets:
         out = os.path.join(tempfile.mkdtemp(prefix=f"bench-{dataset}-"), "run")

@@ -24,11 +24,16 @@ ORDER = [
     "forecast",
     "forecast_ablation",
     "forecast_series",
+    "season_rule",
     "sentiment",
     "ner",
     "charlm",
     "tuning",
 ]
+
+
+# Result files a benchmark writes besides its own name's, shown after it in the summary.
+ALSO_WRITES = {"forecast_series": ["forecast_series_as_file"]}
 
 
 def _available(name: str) -> bool:
@@ -103,9 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         md_table(rows),
     ]
     for name in ORDER + [n for n in names if n not in ORDER]:
-        md = RESULTS / f"{name}.md"
-        if md.exists():
-            parts.append(f"\n## {name}\n\n" + md.read_text(encoding="utf-8"))
+        for result in [name, *ALSO_WRITES.get(name, [])]:
+            md = RESULTS / f"{result}.md"
+            if md.exists():
+                parts.append(f"\n## {result}\n\n" + md.read_text(encoding="utf-8"))
     write_text(RESULTS / "README.md", "\n".join(parts))
     _update_readme(env, rows)
     print(f"\nsummary: {RESULTS / 'README.md'}")
