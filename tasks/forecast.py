@@ -346,9 +346,8 @@ def combo_data(cfg: ForecastConfig, plan: Plan, scaled: np.ndarray, setting: str
 
 
 # At the configured batch a short series makes an epoch of one or two optimizer steps (airline:
-# 54 training windows, one step per epoch at batch 128, validation MSE 0.63 after 10 epochs), too
-# few for early stopping or the best epoch to mean anything. With at least 32 steps per epoch its
-# validation MSE was 0.13 (monthly sunspots: 0.25 against 0.28); see docs/forecast.md.
+# 54 training windows, one step per epoch at batch 128), too few for early stopping or the best
+# epoch to mean anything. How the floor was chosen on validation data: docs/forecast.md.
 MIN_STEPS_PER_EPOCH = 32
 MIN_BATCH = 8
 
