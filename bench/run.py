@@ -27,12 +27,17 @@ ORDER = [
     "forecast",
     "forecast_ablation",
     "forecast_series",
+    "season_rule",
     "sentiment",
     "ner",
     "charlm",
     "tuning",
     "results",
 ]
+
+
+# Result files a benchmark writes besides its own name's, shown after it in the summary.
+ALSO_WRITES = {"forecast_series": ["forecast_series_as_file"]}
 
 
 def _available(name: str) -> bool:
@@ -128,9 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     # The headline table first, then every benchmark in the order they run.
     shown = ["results"] + [n for n in ORDER if n != "results"]
     for name in shown + [n for n in names if n not in shown]:
-        md = RESULTS / f"{name}.md"
-        if md.exists():
-            parts.append(f"\n## {name}\n\n" + md.read_text(encoding="utf-8"))
+        for result in [name, *ALSO_WRITES.get(name, [])]:
+            md = RESULTS / f"{result}.md"
+            if md.exists():
+                parts.append(f"\n## {result}\n\n" + md.read_text(encoding="utf-8"))
     write_text(RESULTS / "README.md", "\n".join(parts))
     _update_readme()
     print(f"\nsummary: {RESULTS / 'README.md'}")

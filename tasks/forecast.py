@@ -39,6 +39,7 @@ from seqkit.forecasting import (
     window_dataset,
     window_origins,
 )
+from seqkit.forecasting.season import candidate_period, check_season
 from seqkit.metrics import forecast as fm
 from seqkit.task import DataArgs, Prepared, Task
 
@@ -74,7 +75,9 @@ ANCHORS = {
 
 @dataclasses.dataclass
 class ForecastConfig(RecurrentConfig):
-    """Forecast config. ``0`` / empty values mean "the data set's default" (see ``DATASETS``)."""
+    """Forecast config. ``0`` / empty values mean "the data set's default" (see ``DATASETS``); for any
+    other file, sizes derived from the data: the period from the frequency when the training part
+    shows it, one season of horizon, and the longest input length that fits (docs/forecast.md)."""
 
     dataset: str = "etth1"
     protocol: Literal["auto", "ett", "walk_forward"] = "auto"
@@ -144,23 +147,24 @@ class Plan:
     segment_length: int
     horizons: list[int]
     settings: list[str]
+    period_source: str = "given"  # given | dataset default | inferred
+    notes: list[str] = dataclasses.field(default_factory=list)  # how the period and split were chosen
 
 
 def _defaults(cfg: ForecastConfig, explicit_csv: bool) -> dict[str, Any]:
+    """A registered data set's declared sizes; for any other file ``0`` (derived from the data in ``make_plan``)."""
     if (not explicit_csv and cfg.dataset in DATASETS) or cfg.protocol == "ett":
         return DATASETS["etth1" if cfg.protocol == "ett" else cfg.dataset]
     if cfg.dataset not in DATASETS and cfg.dataset != "csv":
         raise SeqkitError(f"unknown dataset '{cfg.dataset}'; choose {', '.join(DATASETS)} or give --data FILE.csv")
     base = dict(DATASETS.get(cfg.dataset, {})) if cfg.dataset != "etth1" else {}
-    period = cfg.period or base.get("period", 1)
-    horizon = base.get("horizon", period if period > 1 else 12)
     return dict(
         date_column=None,
         targets=[],
-        period=period,
-        horizon=horizon,
-        input_length=base.get("input_length", 3 * horizon),
-        segment_length=base.get("segment_length", horizon),
+        period=base.get("period", 0),
+        horizon=base.get("horizon", 0),
+        input_length=base.get("input_length", 0),
+        segment_length=base.get("segment_length", 0),
     )
 
 
@@ -188,26 +192,26 @@ def make_plan(cfg: ForecastConfig, data: DataArgs, for_tuning: bool = False) -> 
     protocol = cfg.protocol
     if protocol == "auto":
         protocol = "ett" if cfg.dataset == "etth1" and data.data is None else "walk_forward"
-    input_length = cfg.input_length or d["input_length"]
-    horizons = list(cfg.horizons or [d["horizon"]])
     if protocol == "ett":
+        input_length = cfg.input_length or d["input_length"]
+        horizons = list(cfg.horizons or [d["horizon"]])
         if series.columns[: len(ETT_COLUMNS)] != ETT_COLUMNS or len(series) < 14400:
             raise fail(f"the ett protocol needs the 14,400+ hourly rows with columns {ETT_COLUMNS}", series.path)
         split = ett_split()
+        for h in horizons:
+            check_length(series, input_length + h)
+            if split.train[1] < input_length + h:
+                raise fail(f"training part has {split.train[1]} rows, fewer than input_length + horizon", series.path)
+        period, source, notes = cfg.period or d["period"], "given" if cfg.period else "dataset default", []
         settings = list(cfg.settings)
     else:
-        split = fraction_split(len(series), cfg.valid_fraction, cfg.test_fraction)
+        period, source, notes = _resolve_period(cfg, d, series)
+        horizons = _horizons(cfg, d, period)
+        given_length = cfg.input_length or d["input_length"]
+        split = _split(cfg, series, max(horizons), given_length or max(horizons))
+        input_length = given_length or default_input_length(split.train[1] - split.train[0], max(horizons))
+        notes += _split_notes(cfg, len(series), split)
         settings = ["M" if len(series.columns) > 1 else "S"]
-    for h in horizons:
-        check_length(series, input_length + h)
-        need = split.train[0] + input_length + h
-        if split.train[1] < need:
-            raise fail(
-                f"training part has {split.train[1]} rows, fewer than input_length + horizon = {input_length + h}",
-                series.path,
-            )
-        if split.test[1] - split.test[0] < h:
-            raise fail(f"test part ({split.test[1] - split.test[0]} rows) is shorter than horizon {h}", series.path)
     if for_tuning:
         # The tuner never sees the test rows: cut them off before anything else is computed.
         series = dataclasses.replace(
@@ -217,12 +221,77 @@ def make_plan(cfg: ForecastConfig, data: DataArgs, for_tuning: bool = False) -> 
         protocol=protocol,
         series=series,
         split=split,
-        period=cfg.period or d["period"],
+        period=period,
         input_length=input_length,
-        segment_length=cfg.segment_length or d["segment_length"],
+        segment_length=cfg.segment_length or d["segment_length"] or max(horizons),
         horizons=horizons,
         settings=settings,
+        period_source=source,
+        notes=notes,
     )
+
+
+# Horizon of a series without a season (with one, the horizon is one season).
+NONSEASONAL_HORIZON = 12
+
+
+def _horizons(cfg: ForecastConfig, d: dict[str, Any], period: int) -> list[int]:
+    return list(cfg.horizons or [d["horizon"] or (period if period > 1 else NONSEASONAL_HORIZON)])
+
+
+def _split(cfg: ForecastConfig, series: Series, horizon: int, input_length: int) -> Split:
+    try:
+        return fraction_split(len(series), cfg.valid_fraction, cfg.test_fraction, horizon, input_length + horizon)
+    except ValueError as e:
+        raise fail(str(e), series.path) from None
+
+
+def _split_notes(cfg: ForecastConfig, n: int, split: Split) -> list[str]:
+    notes = []
+    for part, field, (lo, hi) in (("validation", "valid_fraction", split.valid), ("test", "test_fraction", split.test)):
+        fraction = getattr(cfg, field)
+        if hi - lo != int(round(n * fraction)):
+            notes.append(
+                f"{part} part: {hi - lo} rows instead of {field} {fraction} x {n} rows = {int(round(n * fraction))}, "
+                "so that it holds a whole horizon and training keeps a window"
+            )
+    return notes
+
+
+def default_input_length(train_rows: int, horizon: int) -> int:
+    """3 horizons of context, or 2, or 1: the longest that leaves at least ``horizon`` training windows.
+
+    On a short series a long context costs training windows one for one (a window needs
+    ``input_length + horizon`` rows inside the training part).
+    """
+    for k in (3, 2):
+        if train_rows - k * horizon - horizon + 1 >= horizon:
+            return k * horizon
+    return horizon
+
+
+def _resolve_period(cfg: ForecastConfig, d: dict[str, Any], series: Series) -> tuple[int, str, list[str]]:
+    """``(period, source, log lines)``: given, the data set's declared one, or inferred (seqkit.forecasting.season)."""
+    if cfg.period:
+        return cfg.period, "given", []
+    if d["period"]:
+        return d["period"], "dataset default", []
+    m = candidate_period(series.freq)
+    if m <= 1:
+        return 1, "inferred", [f"period 1: the frequency {series.freq} has no calendar season"]
+    # The check sees training rows only, whichever period (and so horizon and split) it ends up choosing.
+    ends = []
+    for p in (m, 1):
+        horizon = max(_horizons(cfg, d, p))
+        try:
+            ends.append(_split(cfg, series, horizon, cfg.input_length or d["input_length"] or horizon).train[1])
+        except SeqkitError:
+            if p == m:
+                return 1, "inferred", [f"period 1: the series is too short to hold out and check a season of {m}"]
+    check = check_season(series.values[: min(ends), : len(series.targets)], m)
+    if check.supported:
+        return m, "inferred", [f"period {m} inferred from the frequency {series.freq}: {check.describe()}"]
+    return 1, "inferred", [f"period 1: the {series.freq} season of {m} is not in the data ({check.describe()})"]
 
 
 def columns_for(plan: Plan, setting: str) -> tuple[list[int], list[int]]:
@@ -248,8 +317,10 @@ def combo_data(cfg: ForecastConfig, plan: Plan, scaled: np.ndarray, setting: str
     if len(va) == 0:
         raise fail(f"validation part is too short for horizon {horizon}; raise valid_fraction", plan.series.path)
 
+    batch, passes = epoch_shape(len(tr), cfg.batch_size)
+
     def ds(origins, shuffle):
-        return window_dataset(scaled, origins, L, horizon, in_cols, out_cols, cfg.batch_size, shuffle, cfg.seed)
+        return window_dataset(scaled, origins, L, horizon, in_cols, out_cols, batch, shuffle, cfg.seed)
 
     info = dict(
         input_length=L,
@@ -263,12 +334,34 @@ def combo_data(cfg: ForecastConfig, plan: Plan, scaled: np.ndarray, setting: str
         horizon=horizon,
         in_cols=in_cols,
         out_cols=out_cols,
-        train=ds(tr, True),
+        train=ds(np.tile(tr, passes), True),
         valid=ds(va, False),
+        batch_size=batch,
+        passes=passes,
         n_train=len(tr),
         n_valid=len(va),
         info=info,
     )
+
+
+# At the configured batch a short series makes an epoch of one or two optimizer steps (airline:
+# 54 training windows, one step per epoch at batch 128), too few for early stopping or the best
+# epoch to mean anything. How the floor was chosen on validation data: docs/forecast.md.
+MIN_STEPS_PER_EPOCH = 32
+MIN_BATCH = 8
+
+
+def epoch_shape(n_windows: int, batch_size: int) -> tuple[int, int]:
+    """``(batch, passes)``: one epoch is ``passes`` shuffled copies of the training windows in batches of ``batch``.
+
+    Series long enough for ``MIN_STEPS_PER_EPOCH`` batches keep ``(batch_size, 1)``; shorter ones
+    get smaller batches (not below ``MIN_BATCH``) and then repeated windows until an epoch holds
+    that many steps.
+    """
+    if n_windows <= 0 or math.ceil(n_windows / batch_size) >= MIN_STEPS_PER_EPOCH:
+        return batch_size, 1
+    batch = min(batch_size, max(MIN_BATCH, n_windows // MIN_STEPS_PER_EPOCH))
+    return batch, max(1, math.ceil(MIN_STEPS_PER_EPOCH * batch / n_windows))
 
 
 def test_origins(cfg: ForecastConfig, plan: Plan, horizon: int) -> np.ndarray:
@@ -318,9 +411,17 @@ class ForecastTask(Task):
         combo = combo_data(cfg, plan, scaled, plan.settings[0], plan.horizons[0])
         for m in plan.series.log:
             print(f"data: {plan.series.path}: {m}")
+        for m in plan.notes:
+            print(f"plan: {m}")
+        if (combo["batch_size"], combo["passes"]) != (cfg.batch_size, 1):
+            print(
+                f"plan: {combo['n_train']} training windows: batches of {combo['batch_size']}, "
+                f"{combo['passes']} pass(es) per epoch (at least {MIN_STEPS_PER_EPOCH} steps)"
+            )
         print(
             f"forecast: {plan.protocol} protocol on {plan.series.path}: {len(plan.series)} rows, "
-            f"split {plan.split}, L={plan.input_length}, horizons {plan.horizons}, settings {plan.settings}"
+            f"frequency {plan.series.freq}, period {plan.period} ({plan.period_source}), split {plan.split}, "
+            f"L={plan.input_length}, horizons {plan.horizons}, settings {plan.settings}"
         )
         return Prepared(
             train=combo["train"],
@@ -381,6 +482,7 @@ class ForecastTask(Task):
                 freq=s.freq,
                 missing=cfg.missing,
                 period=plan.period,
+                period_source=plan.period_source,
                 input_length=plan.input_length,
                 horizon=combo["horizon"],
                 setting=combo["setting"],
@@ -451,6 +553,15 @@ class ForecastTask(Task):
         metrics["baselines"] = base_results
         metrics["input_length"] = plan.input_length
         metrics["protocol"] = plan.protocol
+        metrics["freq"] = plan.series.freq
+        metrics["period"] = plan.period
+        metrics["period_source"] = plan.period_source
+        metrics["split"] = dataclasses.asdict(plan.split)
+        metrics["missing_timestamps"] = plan.series.missing_timestamps
+        metrics["train_windows"] = first["n_train"]
+        metrics["train_batch"] = {"batch_size": first["batch_size"], "passes_per_epoch": first["passes"]}
+        if plan.notes:
+            metrics["plan_log"] = plan.notes
         metrics["n_test_windows"] = {str(h): int(len(test_origins(cfg, plan, h))) for h in plan.horizons}
         if extra_seconds:
             metrics["extra_train_seconds"] = extra_seconds
@@ -534,7 +645,14 @@ class ForecastTask(Task):
         run_dir, config = load_run(run_dir, self.name)
         cfg = config_from_run(self, config)
         meta = io.read_json(Path(run_dir) / "series.json")
-        cfg = dataclasses.replace(cfg, settings=[meta["setting"]], horizons=[meta["horizon"]])
+        # The model's sizes and the run's period, not ones derived afresh from (possibly other) data.
+        cfg = dataclasses.replace(
+            cfg,
+            settings=[meta["setting"]],
+            horizons=[meta["horizon"]],
+            period=meta["period"],
+            input_length=meta["input_length"],
+        )
         if not (data.data or data.train or data.valid or data.test) and meta.get("data_path"):
             data = DataArgs(data=meta["data_path"])  # default: the file the run was trained on
         plan = make_plan(cfg, data)
@@ -649,7 +767,11 @@ def render_table(metrics: dict[str, Any], plan: Plan) -> str:
     """Model vs baselines, one row per (setting, horizon), with literature anchors on ETTh1."""
     keys = ["mse", "mae"] if plan.protocol == "ett" else ["mae", "rmse", "smape", "mase"]
     names = ["model", *metrics["baselines"]]
-    lines = []
+    lines = [
+        f"period {plan.period} ({plan.period_source}), input length {plan.input_length}, "
+        f"rows train/valid/test {plan.split.train[1] - plan.split.train[0]}/"
+        f"{plan.split.valid[1] - plan.split.valid[0]}/{plan.split.test[1] - plan.split.test[0]}"
+    ]
     for setting in plan.settings:
         for h in plan.horizons:
             lines.append(f"{setting} H={h}:")

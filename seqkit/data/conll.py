@@ -2,7 +2,8 @@
 
 A CoNLL file has one token per line with whitespace- (or tab-) separated
 columns, a blank line between sentences and optional ``-DOCSTART-`` lines
-between documents. Tags follow one of three schemes:
+between documents (a line holding only zero-width characters, such as a stray
+byte-order mark, is blank too; see :mod:`seqkit.data.lines`). Tags follow one of three schemes:
 
 - ``IOB1``: ``I-X`` inside any entity; ``B-X`` only where an entity directly follows
   another entity of the same type (CoNLL-2003 as originally released).
@@ -21,6 +22,7 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from seqkit.data.lines import is_blank
 from seqkit.errors import fail
 
 SCHEMES = ("IOB1", "IOB2", "IOBES")
@@ -90,7 +92,7 @@ def read_conll(
 
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.rstrip("\r\n")
-        if not line.strip():
+        if is_blank(line):  # a line of only a byte-order mark or zero-width characters ends a sentence too
             flush()
             continue
         cols = line.split("\t") if "\t" in line else line.split()

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from seqkit import io
+from seqkit.data.lines import blank_invisible_lines
 from seqkit.errors import SeqkitError, fail
 
 UNK_DISPLAY = "\ufffd"  # how the reserved unknown character is shown in text output
@@ -28,7 +29,11 @@ VOCAB_FILE = "vocab.json"
 
 
 def read_text(path: str | os.PathLike) -> str:
-    """Read a UTF-8 text file; bad bytes raise :class:`SeqkitError` with the byte offset and line."""
+    """Read a UTF-8 text file; bad bytes raise :class:`SeqkitError` with the byte offset and line.
+
+    A leading byte-order mark is dropped and lines holding only zero-width characters are emptied
+    (:func:`seqkit.data.lines.blank_invisible_lines`), so they never enter the vocabulary.
+    """
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -45,7 +50,7 @@ def read_text(path: str | os.PathLike) -> str:
         ) from None
     if text.startswith("\ufeff"):  # a byte-order mark is an encoding artefact, not text
         text = text[1:]
-    return text
+    return blank_invisible_lines(text)
 
 
 def split_text(text: str, valid_fraction: float = 0.1) -> tuple[str, str]:

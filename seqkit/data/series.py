@@ -11,6 +11,7 @@ interpolates linearly in time; what was filled is logged and kept in
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 import os
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from seqkit.data.lines import blank_invisible_lines
 from seqkit.errors import SeqkitError, fail
 
 log = logging.getLogger("seqkit.series")
@@ -37,6 +39,8 @@ class Series:
     covariates: list[str]
     freq: str | None
     log: list[str] = dataclasses.field(default_factory=list)
+    missing_timestamps: int = 0  # grid points absent from the file (inserted, then filled)
+    filled_values: int = 0  # cells filled by the missing policy (gap rows included)
 
     @property
     def columns(self) -> list[str]:
@@ -72,8 +76,14 @@ def read_series_csv(
     if not path.exists():
         raise fail("file not found", path)
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise fail(f"not a readable CSV ({str(e).splitlines()[0]})", path) from None
+    # A row holding only a byte-order mark or zero-width characters is blank (pandas skips blank rows).
+    text = blank_invisible_lines(text.removeprefix("\ufeff"))
+    try:
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+    except pd.errors.ParserError as e:
         raise fail(f"not a readable CSV ({str(e).splitlines()[0]})", path) from None
     except pd.errors.EmptyDataError:
         raise fail("empty file", path) from None
@@ -98,18 +108,20 @@ def read_series_csv(
         raise fail("no target columns", path)
 
     raw_dates = df[date_column].str.strip()
-    dates = pd.to_datetime(raw_dates, errors="coerce")
+    dates = parse_dates(raw_dates)
     bad = dates.isna().to_numpy().nonzero()[0]
     if len(bad):
         i = bad[0]
         raise fail(f"cannot parse date {raw_dates.iloc[i]!r}", path, _csv_row(i), date_column)
     dates = pd.DatetimeIndex(dates)
-    diffs = np.diff(dates.asi8)
-    if (diffs == 0).any():
-        i = int(np.nonzero(diffs == 0)[0][0]) + 1
+    # Timedeltas, not raw integers: pandas parses at s, ms, us or ns resolution and asi8 counts in that unit.
+    steps = dates[1:] - dates[:-1]
+    zero = pd.Timedelta(0)
+    if (steps == zero).any():
+        i = int(np.nonzero(steps == zero)[0][0]) + 1
         raise fail(f"duplicate timestamp {dates[i]}", path, _csv_row(i), date_column)
-    if (diffs < 0).any():
-        i = int(np.nonzero(diffs < 0)[0][0]) + 1
+    if (steps < zero).any():
+        i = int(np.nonzero(steps < zero)[0][0]) + 1
         raise fail(f"timestamps are not sorted ({dates[i]} after {dates[i - 1]})", path, _csv_row(i), date_column)
 
     cols = targets + covariates
@@ -135,14 +147,14 @@ def read_series_csv(
         )
     n_gaps = len(grid) - len(dates)
     if n_gaps:
-        first = grid[~grid.isin(dates)][0]
+        first = _show(grid[~grid.isin(dates)][0])
         if missing == "error":
             raise fail(f"{n_gaps} missing timestamp(s), first {first}; set missing=ffill or missing=interpolate", path)
         frame = frame.reindex(grid)
         messages.append(f"{n_gaps} missing timestamp(s) inserted (first {first})")
     nan_mask = frame.isna().to_numpy()
+    n_nan = int(nan_mask.sum())
     if nan_mask.any():
-        n_nan = int(nan_mask.sum())
         if missing == "error":
             r, c = map(int, np.argwhere(nan_mask)[0])
             # Rows of the file: only meaningful when no gap rows were inserted.
@@ -169,24 +181,73 @@ def read_series_csv(
         covariates=covariates,
         freq=freq,
         log=messages,
+        missing_timestamps=n_gaps,
+        filled_values=n_nan,
     )
 
 
+_OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
+# Calendar grids tried when gaps defeat pandas.infer_freq (anchored at the first timestamp's month).
+_CALENDAR = ("B", "MS", "ME", "QS-{m}", "QE-{m}", "YS-{m}", "YE-{m}")
+
+
+def parse_dates(raw: pd.Series) -> pd.Series:
+    """Parse date strings; unparsable ones become ``NaT``.
+
+    Timestamps with UTC offsets that change (a zone across a daylight-saving change) cannot share
+    one fixed offset. Sub-daily data are then kept as instants in UTC, where hours stay one hour
+    apart across the change; daily and coarser data keep their local wall-clock dates (offsets
+    dropped), because a local day across the change lasts 23 or 25 hours.
+    """
+    try:
+        return pd.to_datetime(raw, errors="coerce")
+    except ValueError:  # pandas: "Mixed timezones detected"; errors="coerce" does not cover it
+        pass
+    utc = pd.to_datetime(raw, errors="coerce", utc=True)
+    steps = utc.dropna().diff().dropna()
+    if len(steps) and steps.median() >= pd.Timedelta(hours=23):
+        return pd.to_datetime(raw.str.replace(_OFFSET, "", regex=True), errors="coerce")
+    return utc
+
+
+def _show(ts: pd.Timestamp) -> str:
+    """A timestamp as the file would write it: the date alone when it is midnight without a zone."""
+    return str(ts.date()) if ts.tz is None and ts == ts.normalize() else str(ts)
+
+
 def _infer_freq(dates: pd.DatetimeIndex, path) -> str:
+    """The frequency of ``dates``: pandas' ``infer_freq``, or with gaps the coarsest grid holding every date.
+
+    Candidates are the most common spacing (as a fixed step) and, for daily or coarser spacing,
+    business days and month / quarter / year starts and ends anchored at the first date. The
+    coarsest grid that holds every timestamp counts the fewest gaps (a daily file without
+    weekends is business-daily, not daily with gaps). Works at any datetime resolution.
+    """
     if len(dates) < 3:
         raise fail("too few rows to infer the frequency; set freq=...", path)
-    freq = pd.infer_freq(dates)
-    if freq is None:
-        # Gaps defeat infer_freq; the most common spacing is the intended grid.
-        step = pd.Series(np.diff(dates.asi8)).mode().iloc[0]
-        try:
-            freq = pd.tseries.frequencies.to_offset(pd.Timedelta(int(step), unit="ns")).freqstr
-        except ValueError:
-            raise fail("cannot infer the frequency; set freq=... (e.g. H, D, MS)", path) from None
-        guess = pd.date_range(dates[0], dates[-1], freq=freq)
-        if not dates.isin(guess).all():
-            raise fail("cannot infer the frequency; set freq=... (e.g. H, D, MS)", path)
-    return freq
+    with pd.option_context("future.infer_freq_returns_offset", True):
+        offset = pd.infer_freq(dates)
+    if offset is not None:
+        return offset.freqstr
+    steps = dates[1:] - dates[:-1]
+    step = pd.Series(steps).mode().iloc[0]
+    span = dates[-1] - dates[0]
+    candidates = []
+    if span / step <= 10 * len(dates):  # a grid more than 90 % empty is not a regular series with gaps
+        day = pd.Timedelta(days=1)
+        fixed = pd.tseries.frequencies.to_offset(step).freqstr
+        candidates.append(f"{step // day}D" if step % day == pd.Timedelta(0) else fixed)
+    if step >= pd.Timedelta(hours=23):
+        month = dates[0].strftime("%b").upper()
+        candidates += [c.format(m=month) for c in _CALENDAR]
+    best: tuple[int, str] | None = None
+    for freq in candidates:
+        grid = pd.date_range(dates[0], dates[-1], freq=freq)
+        if dates.isin(grid).all() and (best is None or len(grid) < best[0]):
+            best = (len(grid), freq)
+    if best is None:
+        raise fail("cannot infer the frequency; set freq=... (e.g. h, D, MS)", path)
+    return pd.tseries.frequencies.to_offset(best[1]).freqstr
 
 
 def check_length(series: Series, need: int, what: str = "input_length + horizon") -> None:

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from seqkit.data.lines import blank_invisible_lines, is_blank
 from seqkit.errors import SeqkitError, fail
 
 PAD, OOV = 0, 1
@@ -64,7 +65,7 @@ def _decode(raw: bytes, path: str | os.PathLike, what: str = "line") -> str:
 
 
 def _check_text(text: Any, path: str | os.PathLike, row: int | None) -> str:
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str) or is_blank(text):
         raise fail("empty text", path, row)
     return text
 
@@ -74,7 +75,7 @@ def _check_field_counts(text: str, sep: str, path: Path) -> None:
     import csv
 
     reader = csv.reader(io.StringIO(text), delimiter=sep)
-    header = next(reader, None)
+    header = next((row for row in reader if row), None)  # pandas skips blank lines before the header too
     if header is None:
         return
     for row in reader:
@@ -95,7 +96,8 @@ def load_table(path: str | os.PathLike, text_column: str = "text", label_column:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise fail("file not found", path) from None
-    text = _decode(raw, path)
+    # A row of only zero-width characters (a stray byte-order mark) is a blank line, which pandas skips.
+    text = blank_invisible_lines(_decode(raw, path))
     sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
     _check_field_counts(text, sep, path)
     try:
@@ -230,7 +232,7 @@ def read_inputs(path: str | os.PathLike, text_column: str = "text") -> TextData:
         import pandas as pd
 
         sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-        raw = _decode(path.read_bytes(), path)
+        raw = blank_invisible_lines(_decode(path.read_bytes(), path))
         try:
             cols = pd.read_csv(io.StringIO(raw), sep=sep, nrows=0).columns
         except pd.errors.EmptyDataError:

@@ -30,10 +30,31 @@ def ett_split() -> Split:
     return Split((b[0], b[1]), (b[1], b[2]), (b[2], b[3]))
 
 
-def fraction_split(n: int, valid_fraction: float, test_fraction: float) -> Split:
-    """Chronological split of ``n`` rows: train first, then validation, then the last ``test_fraction``."""
+def fraction_split(n: int, valid_fraction: float, test_fraction: float, horizon: int = 0, min_train: int = 0) -> Split:
+    """Chronological split of ``n`` rows: train first, then validation, then the last ``test_fraction``.
+
+    With ``horizon``, a part that its fraction makes shorter than one horizon gets one whole
+    horizon instead (so it holds at least one window), and when training would keep fewer than
+    ``min_train`` rows (``input_length + horizon``: one training window) the validation and then
+    the test part give back rows down to one horizon each (Darts / statsforecast hold out whole
+    horizons the same way). Raises ``ValueError`` naming the minimum length when even that fails.
+    """
     n_test = int(round(n * test_fraction))
     n_valid = int(round(n * valid_fraction))
+    if horizon:
+        n_test, n_valid = max(n_test, horizon), max(n_valid, horizon)
+        short = min_train - (n - n_test - n_valid)
+        # Validation gives back first: it only picks the epoch, while the test part is what is reported.
+        give = min(max(short, 0), n_valid - horizon)
+        n_valid, short = n_valid - give, short - give
+        give = min(max(short, 0), n_test - horizon)
+        n_test, short = n_test - give, short - give
+        if short > 0:
+            need = min_train + 2 * horizon
+            raise ValueError(
+                f"series has {n} rows, fewer than the {need} needed for one training window "
+                f"(input_length + horizon = {min_train}) plus one validation and one test horizon ({horizon} each)"
+            )
     train_end = n - n_test - n_valid
     return Split((0, train_end), (train_end, n - n_test), (n - n_test, n))
 
