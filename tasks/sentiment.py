@@ -61,12 +61,14 @@ class SentimentConfig(RecurrentConfig):
     # Adam updates embeddings densely, so their size is paid on every step: kept small on purpose.
     bigram_vocab_size: int = 60000  # 0: no bigram input
     bigram_min_count: int = 3
-    max_length: int = 400  # tokens kept per text (see truncation)
+    # Tokens kept per text (see truncation); 0: derived from the training texts (text_lengths below).
+    max_length: int = 0
     truncation: Literal["head_tail", "head", "tail"] = "head_tail"
     lowercase: bool = True
     embedding_dim: int = 48
     embedding_dropout: float = 0.2  # spatial dropout on the token embeddings
-    region_size: int = 4  # tokens per region vector fed to the recurrent stack (1: every token)
+    # Tokens per region vector fed to the recurrent stack (1: every token); 0: derived (text_lengths below).
+    region_size: int = 0
     region_mode: Literal["mean", "max"] = "mean"
     pooling: Literal["max_mean", "max", "mean", "last"] = "max_mean"
     head_hidden: int = 0
@@ -80,14 +82,42 @@ class SentimentConfig(RecurrentConfig):
             v = getattr(self, name)
             if not 0.0 < v < 1.0:
                 raise SeqkitError(f"{source}: field '{name}': must be between 0 and 1, got {v}")
-        for name in ("vocab_size", "max_length", "embedding_dim", "region_size", "batch_size"):
+        for name in ("vocab_size", "embedding_dim", "batch_size"):
             if getattr(self, name) < 1:
                 raise SeqkitError(f"{source}: field '{name}': must be positive, got {getattr(self, name)}")
+        for name in ("max_length", "region_size"):
+            if getattr(self, name) < 0:
+                raise SeqkitError(f"{source}: field '{name}': must be positive (or 0: derived from the data)")
         if self.bigram_vocab_size < 0:
             raise SeqkitError(f"{source}: field 'bigram_vocab_size': must be >= 0")
 
 
 # --- data -----------------------------------------------------------------------------------------
+
+# The length rules, measured on validation accuracy (docs/sentiment.md): long reviews (IMDB, median
+# 176 tokens) do best with 4-token regions and the first 400 tokens' head + tail; one-sentence reviews
+# (median 17) with every token fed to the recurrent layer.
+MAX_LENGTH_CAP = 400
+LONG_TEXT_MEDIAN = 64
+
+
+def text_lengths(lengths: list[int], max_length: int, region_size: int) -> dict[str, Any]:
+    """Resolve ``max_length`` / ``region_size`` (0 = derive) from the training texts' token counts.
+
+    ``max_length``: keep 90 % of the training texts whole, rounded up to a multiple of 16, at most
+    400 tokens (beyond that, training time grows with the length while head + tail truncation keeps
+    both ends of a longer text). ``region_size``: 4 when the median text has at least 64 tokens, else 1.
+    """
+    lengths = np.asarray(lengths if len(lengths) else [1])
+    derived_max = int(min(MAX_LENGTH_CAP, max(16, -(-int(np.percentile(lengths, 90)) // 16) * 16)))
+    median = float(np.median(lengths))
+    return {
+        "max_length": max_length or derived_max,
+        "max_length_source": "config" if max_length else "derived (90th percentile of training lengths, cap 400)",
+        "region_size": region_size or (4 if median >= LONG_TEXT_MEDIAN else 1),
+        "region_size_source": "config" if region_size else f"derived (median training length {median:g} tokens)",
+        "median_length": median,
+    }
 
 
 def _label_ids(data: TextData, labels: list[str], what: str) -> np.ndarray:
@@ -236,11 +266,11 @@ class SentimentTask(Task):
         from seqkit.tuning import choice_around, choice_with
 
         return {
-            "max_length": choice_around(cfg.max_length),
+            "max_length": choice_around(cfg.max_length) if cfg.max_length else choice_with(0, [128, 256, 512]),
             "truncation": choice_with(cfg.truncation, ["head_tail", "head", "tail"]),
             "embedding_dim": choice_around(cfg.embedding_dim),
             "embedding_dropout": {"type": "float", "min": 0.0, "max": 0.5, "step": 0.1},
-            "region_size": choice_with(cfg.region_size, [1, 2, 4, 8]),
+            "region_size": choice_with(cfg.region_size, [1, 2, 4, 8]),  # 0 (derived) is one of the choices
             "pooling": choice_with(cfg.pooling, ["max_mean", "max", "mean", "last"]),
             "head_dropout": {"type": "float", "min": 0.0, "max": 0.5, "step": 0.1},
         }
@@ -248,13 +278,19 @@ class SentimentTask(Task):
     def prepare(self, cfg: SentimentConfig, data: DataArgs, for_tuning: bool = False) -> Prepared:
         train, valid, test, note = _load_splits(cfg, data, for_tuning)
         tokens = [tokenize(t, cfg.lowercase) for t in train.texts]
+        shape = text_lengths([len(t) for t in tokens], cfg.max_length, cfg.region_size)
+        print(
+            f"sentiment: max_length {shape['max_length']} ({shape['max_length_source']}), "
+            f"region_size {shape['region_size']} ({shape['region_size_source']})",
+            flush=True,
+        )
         vec = Vectorizer.fit_tokens(
             tokens,
             vocab_size=cfg.vocab_size,
             bigram_vocab_size=cfg.bigram_vocab_size,
             min_count=cfg.min_count,
             bigram_min_count=cfg.bigram_min_count,
-            max_length=cfg.max_length,
+            max_length=shape["max_length"],
             truncation=cfg.truncation,
             lowercase=cfg.lowercase,
         )
@@ -267,7 +303,7 @@ class SentimentTask(Task):
         enc_valid = vec.encode(valid.texts)
         y_train = _label_ids(train, labels, "training")
         y_valid = _label_ids(valid, labels, "validation")
-        pad_to = cfg.region_size
+        pad_to = shape["region_size"]
         with_bi = bool(vec.bigram_vocab)
         ds_train = _batches_dataset(
             enc_train, _targets(y_train, n_classes), cfg.batch_size, True, cfg.seed, pad_to, with_bi
@@ -284,8 +320,10 @@ class SentimentTask(Task):
             "n_classes": n_classes,
             "labels": labels,
             "steps_per_epoch": -(-len(train) // cfg.batch_size),
+            "max_length": shape["max_length"],
+            "region_size": shape["region_size"],
         }
-        extra = {"vectorizer": vec, "n_train": len(train), "n_valid": len(valid)}
+        extra = {"vectorizer": vec, "n_train": len(train), "n_valid": len(valid), "text_lengths": shape}
         return Prepared(train=ds_train, valid=ds_valid, test=test_part, info=info, extra=extra)
 
     def build_model(self, cfg: SentimentConfig, info: dict[str, Any]):
@@ -305,8 +343,9 @@ class SentimentTask(Task):
             x = keras.layers.Add(name="word_and_bigram")([x, b])
         if cfg.embedding_dropout:
             x = keras.layers.SpatialDropout1D(cfg.embedding_dropout, seed=cfg.seed, name="embedding_dropout")(x)
-        if cfg.region_size > 1:
-            x = RegionPooling(cfg.region_size, cfg.region_mode, name="regions")(x)
+        region_size = info.get("region_size") or cfg.region_size or 1
+        if region_size > 1:
+            x = RegionPooling(region_size, cfg.region_mode, name="regions")(x)
         h = recurrent_stack_from_config(cfg, return_sequences=cfg.pooling != "last")(x)
         if cfg.pooling != "last":
             modes = {"max_mean": ["max", "mean"], "max": ["max"], "mean": ["mean"]}[cfg.pooling]
@@ -343,6 +382,8 @@ class SentimentTask(Task):
             return {}
         metrics = _score(clf, test["encoded"], test["y"], run_dir)
         metrics.update(test_split=test["note"], n_train=prepared.extra["n_train"], n_valid=prepared.extra["n_valid"])
+        shape = prepared.extra["text_lengths"]
+        metrics.update({k: shape[k] for k in ("max_length", "max_length_source", "region_size", "region_size_source")})
         return metrics
 
     # --- prediction -------------------------------------------------------------------------------

@@ -259,3 +259,16 @@ def test_tarball_missing_layout_is_an_error(tmp_path):
         tf.addfile(info, _io.BytesIO(data))
     with pytest.raises(SeqkitError, match="aclImdb layout"):
         load_split_source(tar_path)
+
+
+def test_text_length_settings_follow_the_training_texts():
+    from tasks.sentiment import text_lengths
+
+    long = text_lengths([100] * 50 + [300] * 30 + [900] * 20, 0, 0)
+    assert long["max_length"] == 400 and long["region_size"] == 4  # capped; long texts: 4-token regions
+    short = text_lengths(list(range(5, 40)), 0, 0)
+    # 90 % of the texts kept whole (p90 of 5..39 is 35.6 -> 48 after rounding up to 16), every token fed
+    assert short["max_length"] == 48 and short["region_size"] == 1
+    given = text_lengths(list(range(5, 40)), 200, 2)
+    assert (given["max_length"], given["region_size"]) == (200, 2)
+    assert given["max_length_source"] == given["region_size_source"] == "config"
