@@ -43,16 +43,15 @@ class EpochRandom:
         self.epoch = 0
         self._driven = False
 
-    def generator(self, epoch: int | None = None):
-        """A fresh ``numpy.random.Generator`` for ``epoch`` (default: the current pass)."""
+    def generator(self):
+        """A fresh ``numpy.random.Generator`` for the current pass."""
         import numpy as np
 
-        if epoch is None:
-            epoch = self.epoch
-            if not self._driven:
-                self.epoch += 1
-        # SeedSequence entropy must be non-negative; a negative seed is as good a seed as any other.
-        return np.random.default_rng([self.seed % 2**63, int(epoch)])
+        epoch = self.epoch
+        if not self._driven:
+            self.epoch += 1
+        # NumPy seeds must be non-negative; the modulo gives a negative config seed one of its own.
+        return np.random.default_rng([self.seed % 2**63, epoch])
 
     def callback(self):
         """A Keras callback that tells this object which epoch the training loop begins."""
