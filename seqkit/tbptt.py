@@ -108,7 +108,8 @@ class TBPTTTrainer:
         """
         model = self.model
         history = keras.callbacks.History()
-        cbs = keras.callbacks.CallbackList([*callbacks, history], model=model, add_history=False)
+        # ``epochs`` in the callbacks' params: a resumed checkpoint of a run that had stopped early needs it.
+        cbs = keras.callbacks.CallbackList([*callbacks, history], model=model, add_history=False, epochs=epochs)
         model.stop_training = False
         cbs.on_train_begin()
         # BackupAndRestore sets this when it resumed a killed run.

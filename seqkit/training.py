@@ -243,13 +243,16 @@ class Checkpoint(keras.callbacks.Callback):
     """End-of-epoch snapshot of everything a killed run needs to continue exactly.
 
     Each snapshot is a fresh folder ``directory/epoch-NNNN`` (weights with the
-    optimizer state, dropout RNG states, NumPy/Python RNG states, best weights,
-    history rows, early-stopping counters, training time) made visible by an
-    atomic rewrite of ``directory/latest.json``; a kill at any instant leaves
-    either the previous or the new snapshot, never a mix. Unlike Keras'
-    ``BackupAndRestore`` (which records the batch but restarts the epoch from
-    batch 0 on the partially trained weights) it only snapshots whole epochs, so a
-    resumed run replays the interrupted epoch from the same state.
+    optimizer state and its moving averages, dropout RNG states, NumPy/Python RNG
+    states, best weights, history rows, early-stopping counters, whether training
+    had stopped, training time) made visible by an atomic rewrite of
+    ``directory/latest.json``; a kill at any instant leaves either the previous or
+    the new snapshot, never a mix. Unlike Keras' ``BackupAndRestore`` (which records
+    the batch but restarts the epoch from batch 0 on the partially trained
+    weights) it only snapshots whole epochs, so a resumed run replays the
+    interrupted epoch from the same state. The tasks' shuffles and input noise need
+    no saving: they are drawn from :class:`seqkit.data.pipeline.EpochRandom`, a
+    function of the seed and the epoch.
 
     Place it after every other callback so it snapshots what they have updated.
     """
@@ -304,6 +307,9 @@ class Checkpoint(keras.callbacks.Callback):
             cb.wait, cb.best, cb.best_epoch = saved["wait"], saved["best"], saved["best_epoch"]
         self.elapsed_seconds = float(state.get("train_seconds", 0.0))
         model._initial_epoch = int(state["epoch"])
+        if state.get("stopped"):
+            # Early stopping or the time budget had ended training before the kill: train no further epoch.
+            model._initial_epoch = max(model._initial_epoch, int(self.params.get("epochs") or 0))
         self.restored = state
 
     # --- writing ----------------------------------------------------------------------
@@ -346,6 +352,7 @@ class Checkpoint(keras.callbacks.Callback):
             ],
             "train_seconds": self.train_seconds(),
             "python_random": [py[0], list(py[1]), py[2]],
+            "stopped": bool(model.stop_training),
         }
         (tmp / "state.json").write_text(json.dumps(_plain(state)))
         target = self.directory / name
@@ -353,9 +360,12 @@ class Checkpoint(keras.callbacks.Callback):
             shutil.rmtree(target)
         os.replace(tmp, target)
         io.write_json(self.directory / "latest.json", {"snapshot": name, "epoch": epoch + 1})
-        # Only now is the old snapshot unreachable; clean it (and any debris of a killed save).
+        # Only now is the old snapshot unreachable; clean it (and any debris of a killed save). Other
+        # folders are not ours (forecast keeps the snapshots of its other models in backup/models/).
         for p in self.directory.iterdir():
             if p.name in (name, "latest.json", best_file):
+                continue
+            if p.is_dir() and not p.name.startswith(("epoch-", ".tmp-")):
                 continue
             if p.is_dir():
                 shutil.rmtree(p, ignore_errors=True)
@@ -499,7 +509,7 @@ def standard_callbacks(run_dir: Path, task: Task, cfg, resume: bool) -> tuple[li
     return cbs, nan_guard, best
 
 
-def _order_callbacks(callbacks: list) -> list:
+def order_callbacks(callbacks: list) -> list:
     """Task callbacks (e.g. validation entity F1) must write their logs before these read them."""
     last = (BestWeights, HistoryCSV, Checkpoint)
     ordered = [cb for cb in callbacks if not isinstance(cb, last)]
@@ -580,7 +590,7 @@ def train(
     with strategy_scope(cfg):
         model = task.build_model(cfg, prepared.info)
     callbacks, nan_guard, best = standard_callbacks(run_dir, task, cfg, resume=resume)
-    callbacks = _order_callbacks(callbacks + list(task.callbacks(cfg, prepared)))
+    callbacks = order_callbacks(callbacks + list(task.callbacks(cfg, prepared)))
     checkpoint = next(cb for cb in callbacks if isinstance(cb, Checkpoint))
     if state is not None:
         print(f"seqkit: resuming {run_dir} after epoch {state['epoch']}", file=sys.stderr)

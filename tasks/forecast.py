@@ -27,6 +27,7 @@ import numpy as np
 
 from seqkit import io
 from seqkit.config import RecurrentConfig
+from seqkit.data.pipeline import EpochRandom
 from seqkit.data.series import Series, StandardScaler, check_length, read_series_csv, series_from_frame
 from seqkit.errors import SeqkitError, fail
 from seqkit.forecasting import (
@@ -318,9 +319,10 @@ def combo_data(cfg: ForecastConfig, plan: Plan, scaled: np.ndarray, setting: str
         raise fail(f"validation part is too short for horizon {horizon}; raise valid_fraction", plan.series.path)
 
     batch, passes = epoch_shape(len(tr), cfg.batch_size)
+    order = EpochRandom(cfg.seed)
 
     def ds(origins, shuffle):
-        return window_dataset(scaled, origins, L, horizon, in_cols, out_cols, batch, shuffle, cfg.seed)
+        return window_dataset(scaled, origins, L, horizon, in_cols, out_cols, batch, order if shuffle else None)
 
     info = dict(
         input_length=L,
@@ -341,6 +343,7 @@ def combo_data(cfg: ForecastConfig, plan: Plan, scaled: np.ndarray, setting: str
         n_train=len(tr),
         n_valid=len(va),
         info=info,
+        order=order,
     )
 
 
@@ -436,6 +439,8 @@ class ForecastTask(Task):
         from seqkit.training import inverse_time_decay
 
         cbs: list = []
+        if prepared is not None and "combo" in prepared.extra:
+            cbs.append(prepared.extra["combo"]["order"].callback())  # epoch e's windows depend on (seed, e) only
         if cfg.ema_momentum:
             # The averages are swapped in for each validation pass only, so the monitored val_mse
             # judges them (and BestWeights keeps them) while checkpoints hold the trained weights.
@@ -598,27 +603,42 @@ class ForecastTask(Task):
         return fm.all_metrics(t, p, train, plan.period)
 
     def _train_extra(self, cfg: ForecastConfig, combo: dict[str, Any], run_dir: Path | None):
-        """Train the model of another (setting, horizon) with the same callbacks as the main run."""
+        """Train the model of another (setting, horizon) with the same callbacks as the main run.
+
+        Its end-of-epoch snapshots go to ``backup/models/<setting>_<horizon>`` in the run directory,
+        so a run killed while training it resumes it from its last finished epoch (and one trained
+        before the kill is restored from its last snapshot, not trained again).
+        """
         import keras
 
         from seqkit.seed import seed_from_config
-        from seqkit.training import BestWeights, NanGuard, TimeBudget
+        from seqkit.training import BestWeights, Checkpoint, NanGuard, TimeBudget, order_callbacks
 
+        name = f"{combo['setting']}_{combo['horizon']}"
+        backup = Path(run_dir) / "backup" / "models" / name if run_dir is not None else None
+        state = Checkpoint.peek(backup) if backup is not None else None
         seed_from_config(cfg)
         model = self.build_model(cfg, combo["info"])
         best = BestWeights(self.objective, self.direction)
-        cbs: list = [NanGuard(), *self.callbacks(cfg, {}), best]
+        prepared = Prepared(train=combo["train"], valid=combo["valid"], info=combo["info"], extra={"combo": combo})
+        cbs: list = [NanGuard(), *self.callbacks(cfg, prepared), best]
         if cfg.max_train_minutes:
-            cbs.append(TimeBudget(cfg.max_train_minutes))
+            cbs.append(TimeBudget(cfg.max_train_minutes, float(state["train_seconds"]) if state else 0.0))
         if cfg.early_stopping:
             cbs.append(keras.callbacks.EarlyStopping(monitor=self.objective, mode="min", patience=cfg.early_stopping))
-        print(f"training {combo['setting']}/{combo['horizon']}")
+        if backup is not None:
+            cbs.append(Checkpoint(backup, best=best))
+        cbs = order_callbacks(cbs)
+        print(
+            f"training {combo['setting']}/{combo['horizon']}"
+            + (f" (resuming after epoch {state['epoch']})" if state else "")
+        )
         t0 = time.perf_counter()
         model.fit(combo["train"], validation_data=combo["valid"], epochs=cfg.epochs, callbacks=cbs, verbose=2)
-        secs = time.perf_counter() - t0
+        secs = time.perf_counter() - t0 + (float(state["train_seconds"]) if state else 0.0)
         best.restore()
         if run_dir is not None:
-            io.save_model(model, Path(run_dir) / "models" / f"{combo['setting']}_{combo['horizon']}.keras")
+            io.save_model(model, Path(run_dir) / "models" / f"{name}.keras")
         return model, secs
 
     # --- prediction -----------------------------------------------------------------------------

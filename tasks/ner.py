@@ -35,7 +35,7 @@ from seqkit.data.conll import (
     tag_set,
     write_conll,
 )
-from seqkit.data.pipeline import finish_pipeline
+from seqkit.data.pipeline import EpochRandom, finish_pipeline
 from seqkit.errors import SeqkitError, fail
 from seqkit.metrics.ner import entity_scores, get_entities, token_type_confusion
 from seqkit.task import DataArgs, Prepared, Task
@@ -261,16 +261,17 @@ def iterate_batches(split: Split, vocab: Vocab, batch_size: int, with_labels: bo
         yield idx, x, y
 
 
-def train_dataset(split: Split, vocab: Vocab, cfg: NerConfig, singletons: np.ndarray):
-    """A ``tf.data.Dataset`` of length-bucketed batches, reshuffled every epoch, with singleton->UNK noise."""
+def train_dataset(split: Split, vocab: Vocab, cfg: NerConfig, singletons: np.ndarray, order: EpochRandom):
+    """A ``tf.data.Dataset`` of length-bucketed batches, reshuffled every epoch, with singleton->UNK noise.
+
+    Each epoch's order and noise come from ``order`` (a function of the seed and the epoch only).
+    """
     import tensorflow as tf
 
     lengths = [len(f["words"]) for f in split.features]
 
     def gen():
-        # One draw from NumPy's global state per epoch (seeded by set_seed, saved and restored by the
-        # training checkpoints), so a resumed run sees the same batches as an uninterrupted one.
-        rng = np.random.default_rng(np.random.randint(2**31 - 1))
+        rng = order.generator()
         for idx in length_batches(lengths, cfg.batch_size, rng):
             feats = []
             for i in idx:
@@ -546,7 +547,8 @@ class NerTask(Task):
                 f"of training word types, {coverage['train_tokens_covered']:.1%} of training tokens",
                 flush=True,
             )
-        ds = train_dataset(train, vocab, cfg, singletons)
+        extra["order"] = EpochRandom(cfg.seed)
+        ds = train_dataset(train, vocab, cfg, singletons, extra["order"])
         return Prepared(train=ds, valid=valid, test=test, info=info, extra=extra)
 
     def build_model(self, cfg: NerConfig, info: dict[str, Any]):
@@ -612,7 +614,10 @@ class NerTask(Task):
     def callbacks(self, cfg: NerConfig, prepared: Prepared) -> list:
         from seqkit.training import inverse_time_decay
 
-        cbs: list = [EntityF1(prepared.valid, prepared.extra["vocab"], cfg.jit_compile)]
+        cbs: list = [
+            prepared.extra["order"].callback(),  # epoch e's batches and word noise depend on (seed, e) only
+            EntityF1(prepared.valid, prepared.extra["vocab"], cfg.jit_compile),
+        ]
         if cfg.lr_decay > 0:
             cbs.append(inverse_time_decay(cfg.learning_rate, cfg.lr_decay))
         return cbs

@@ -23,7 +23,7 @@ import numpy as np
 
 from seqkit import io
 from seqkit.config import RecurrentConfig
-from seqkit.data.pipeline import finish_pipeline
+from seqkit.data.pipeline import EpochRandom, finish_pipeline
 from seqkit.data.text import (
     TextData,
     Vectorizer,
@@ -166,14 +166,15 @@ def _load_splits(
     return train, valid, test, note
 
 
-def _batches_dataset(encoded, y, batch_size: int, shuffle: bool, seed: int, pad_to: int, with_bigrams: bool):
-    """A ``tf.data.Dataset`` of length-bucketed padded batches, reshuffled every epoch."""
+def _batches_dataset(encoded, y, batch_size: int, order: EpochRandom | None, pad_to: int, with_bigrams: bool):
+    """A ``tf.data.Dataset`` of length-bucketed padded batches; with ``order``, reshuffled every epoch."""
     import tensorflow as tf
 
     lengths = [len(ids) for ids, _ in encoded]
-    rng = np.random.default_rng(seed)
+    shuffle = order is not None
 
     def gen():
+        rng = order.generator() if order is not None else None
         for idx in length_batches(lengths, batch_size, shuffle, rng):
             x = pad_batch([encoded[i] for i in idx], pad_to, with_bigrams)
             yield x, y[idx]
@@ -305,11 +306,10 @@ class SentimentTask(Task):
         y_valid = _label_ids(valid, labels, "validation")
         pad_to = shape["region_size"]
         with_bi = bool(vec.bigram_vocab)
-        ds_train = _batches_dataset(
-            enc_train, _targets(y_train, n_classes), cfg.batch_size, True, cfg.seed, pad_to, with_bi
-        )
+        order = EpochRandom(cfg.seed)
+        ds_train = _batches_dataset(enc_train, _targets(y_train, n_classes), cfg.batch_size, order, pad_to, with_bi)
         ds_valid = _batches_dataset(
-            enc_valid, _targets(y_valid, n_classes), max(cfg.batch_size, 256), False, cfg.seed, pad_to, with_bi
+            enc_valid, _targets(y_valid, n_classes), max(cfg.batch_size, 256), None, pad_to, with_bi
         )
         test_part = None
         if test is not None:
@@ -323,8 +323,17 @@ class SentimentTask(Task):
             "max_length": shape["max_length"],
             "region_size": shape["region_size"],
         }
-        extra = {"vectorizer": vec, "n_train": len(train), "n_valid": len(valid), "text_lengths": shape}
+        extra = {
+            "vectorizer": vec,
+            "n_train": len(train),
+            "n_valid": len(valid),
+            "order": order,
+            "text_lengths": shape,
+        }
         return Prepared(train=ds_train, valid=ds_valid, test=test_part, info=info, extra=extra)
+
+    def callbacks(self, cfg: SentimentConfig, prepared: Prepared) -> list:
+        return [prepared.extra["order"].callback()]  # epoch e's batches depend on (seed, e) only
 
     def build_model(self, cfg: SentimentConfig, info: dict[str, Any]):
         import keras

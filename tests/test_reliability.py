@@ -73,6 +73,8 @@ class RelTask(ToyTask):
         return [Inject()]
 
     def evaluate(self, model, cfg, prepared, run_dir):
+        if CRASH["at"] == "evaluate":
+            raise Crash("simulated kill after training")
         metrics = super().evaluate(model, cfg, prepared, run_dir)
         # A fingerprint of the final weights, to compare the workers of a multi-worker run.
         metrics["weights_checksum"] = float(sum(np.abs(w).astype("float64").sum() for w in model.get_weights()))
@@ -145,6 +147,18 @@ def test_same_command_again_resumes_a_killed_run_automatically(tmp_path, capsys,
     _, metrics = _train(tmp_path / "run")  # no resume flag: same config, unfinished -> continue
     assert "resuming" in capsys.readouterr().err
     assert metrics["epochs"] == 3 and _history(tmp_path / "run") == _history(reference[0])
+
+
+def test_a_run_killed_after_it_stopped_early_trains_no_further_epoch(tmp_path):
+    cfg = _cfg(max_train_minutes=1e-9)  # the time budget ends training after the first epoch
+    ref_dir = tmp_path / "ref"
+    _, ref = _train(ref_dir, cfg)
+    _crash(tmp_path / "run", "evaluate", cfg)
+    _, got = _train(tmp_path / "run", cfg)
+    assert got["epochs"] == ref["epochs"] == 1
+    assert _history(tmp_path / "run") == _history(ref_dir)
+    for a, b in zip(_weights(tmp_path / "run"), _weights(ref_dir)):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_resume_refuses_a_different_config_or_a_finished_run(tmp_path):
@@ -281,43 +295,121 @@ def test_cli_nan_exits_2_with_one_line(tmp_path):
     assert all(np.isfinite(w).all() for w in _weights(tmp_path / "run"))
 
 
-# --- the four tasks: crash after epoch 1, resume, compare ------------------------------------------
-# Tasks whose data order survives a resume exactly; the others restart a private shuffle RNG (see
-# docs/reliability.md) and are only required to finish the same number of epochs with finite metrics.
-EXACT_TASKS: set[str] = set()
+# --- the four tasks: SIGKILL after the first snapshot, the same command again, compare weights ----------
+def _task_argv(name: str, out: Path, data, overrides: dict) -> list[str]:
+    argv = [sys.executable, "-m", "seqkit", "train", name, "--out", str(out)]
+    for key in ("data", "train", "valid", "test"):
+        if getattr(data, key) is not None:
+            argv += [f"--{key}", str(getattr(data, key))]
+    for k, v in overrides.items():
+        argv += ["--set", f"{k}={json.dumps(v)}"]
+    return argv
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["sentiment", "ner", "forecast", "charlm"])
-def test_real_task_resumes_after_a_crash(name, tmp_path, monkeypatch):
-    import keras
-
-    from seqkit.config import from_dict
+def _task_run(name: str, directory: Path) -> tuple[list[str], list[str]]:
+    """The command that trains ``name`` on its fixture for 3 epochs into ``directory/ref`` and ``directory/run``."""
     from seqkit.task import get_task
-    from seqkit.training import train
 
-    task = get_task(name)
-    data, overrides = task.fixture(tmp_path / "data")
-    cfg = from_dict(task.config_cls, {**overrides, "epochs": 3, "seed": 7}, source="test")
-    _, ref = train(task, cfg, data, out=tmp_path / "ref")
+    data, overrides = get_task(name).fixture(directory / "data")
+    overrides = {**overrides, "epochs": 3, "seed": 7}
+    if name == "forecast":
+        overrides["horizons"] = [4, 2]  # the run trains a second model (M/2) inside evaluate
+    return _task_argv(name, directory / "ref", data, overrides), _task_argv(name, directory / "run", data, overrides)
 
-    class CrashAfterEpoch1(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            if epoch == 1:
-                raise Crash("simulated kill")
 
-    original = task.callbacks
-    monkeypatch.setattr(task, "callbacks", lambda c, p: [*original(c, p), CrashAfterEpoch1()])
-    with pytest.raises(Crash):
-        train(task, cfg, data, out=tmp_path / "run")
-    monkeypatch.setattr(task, "callbacks", original)
-    _, got = train(task, cfg, data, out=tmp_path / "run", resume=True)
-    numeric = {k: v for k, v in ref.items() if isinstance(v, float) and k != "train_seconds" and "seconds" not in k}
-    diffs = {k: abs(got[k] - v) for k, v in numeric.items() if isinstance(got.get(k), float)}
-    print(f"{name}: largest metric difference after resume {max(diffs.values(), default=0):.3g} {diffs}")
-    assert got["epochs"] == ref["epochs"]
-    if name in EXACT_TASKS:
-        assert max(diffs.values(), default=0) < 1e-5, diffs
+def _kill_after_first_snapshot(argv: list[str], latest: Path) -> int:
+    """Start ``argv``, SIGKILL it as soon as ``latest`` (a snapshot pointer) records a finished epoch.
+
+    The process is stopped first, so the epoch it is killed after is the one read here.
+    """
+    proc = subprocess.Popen(argv, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    epoch = 0
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                epoch = json.loads(latest.read_text())["epoch"]
+            except (FileNotFoundError, ValueError):
+                epoch = 0
+            if epoch >= 1:
+                os.kill(proc.pid, signal.SIGSTOP)
+                epoch = json.loads(latest.read_text())["epoch"]
+                break
+            time.sleep(0.002)
+        assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read()[-2000:]!r}"
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return epoch
+
+
+def _all_weights(run_dir: Path) -> dict[str, list[np.ndarray]]:
+    """Every array a finished run leaves: each saved model's weights (``model.keras``, forecast's
+    ``models/*.keras``) and each last end-of-epoch snapshot's weights and optimizer state. The
+    snapshots matter because the saved model is the best epoch's, which may predate the kill."""
+    from seqkit.training import load_model
+
+    arrays = {}
+    for path in sorted([run_dir / "model.keras", *run_dir.glob("models/*.keras")]):
+        arrays[str(path.relative_to(run_dir))] = load_model(path).get_weights()
+    for latest in sorted(run_dir.glob("backup/**/latest.json")):
+        h5 = latest.parent / json.loads(latest.read_text())["snapshot"] / "model.weights.h5"
+        arrays[str(h5.relative_to(run_dir))] = _h5_arrays(h5)
+    return arrays
+
+
+def _h5_arrays(path: Path) -> list[np.ndarray]:
+    import h5py
+
+    found: list[np.ndarray] = []
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda _, item: found.append(item[()]) if isinstance(item, h5py.Dataset) else None)
+    return found
+
+
+_REFERENCES: dict[str, Path] = {}
+
+
+def _reference(name: str, argv: list[str]) -> Path:
+    """An uninterrupted run of ``argv`` (made once per task for this module)."""
+    if name not in _REFERENCES:
+        r = subprocess.run(argv, env=_env(), capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-2000:]
+        _REFERENCES[name] = Path(argv[argv.index("--out") + 1])
+    return _REFERENCES[name]
+
+
+@pytest.mark.slow  # three runs of a few epochs through the command line: about 100 s per case on 2 busy cores
+@pytest.mark.parametrize(
+    ("name", "killed_in"),
+    [
+        ("sentiment", "backup"),
+        ("ner", "backup"),
+        ("forecast", "backup"),
+        ("forecast", "backup/models/M_2"),
+        ("charlm", "backup"),
+    ],
+)
+def test_a_killed_task_run_resumes_to_the_weights_of_an_uninterrupted_run(name, killed_in, tmp_path):
+    """SIGKILL ``python -m seqkit train`` after its first end-of-epoch snapshot, run the same command again:
+    every array it saves equals an uninterrupted run's (forecast: also when killed while training M/2)."""
+    ref_argv, run_argv = _task_run(name, tmp_path)
+    ref = _reference(name, ref_argv)
+    killed_after = _kill_after_first_snapshot(run_argv, tmp_path / "run" / killed_in / "latest.json")
+    assert 1 <= killed_after < 3, killed_after  # killed mid-training, not after it
+    assert not (tmp_path / "run" / "metrics.json").exists()
+    again = subprocess.run(run_argv, env=_env(), capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "resuming" in again.stderr
+    want, got = _all_weights(ref), _all_weights(tmp_path / "run")
+    assert list(got) == list(want)
+    assert len([k for k in want if k.endswith(".keras")]) == (2 if name == "forecast" else 1)
+    for key in want:
+        assert len(got[key]) == len(want[key]) > 0, key
+        for i, (a, b) in enumerate(zip(got[key], want[key])):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-6, err_msg=f"{key}: array {i}")
+    assert _history(tmp_path / "run") == _history(ref)
 
 
 # --- multi-worker training ----------------------------------------------------------------------

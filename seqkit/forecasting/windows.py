@@ -12,6 +12,8 @@ import dataclasses
 
 import numpy as np
 
+from seqkit.data.pipeline import EpochRandom
+
 # Row borders of the ETTh1 benchmark split: 12 months train, 4 validation, 4 test (hourly rows).
 ETT_BORDERS = (0, 8640, 11520, 14400)
 
@@ -91,27 +93,39 @@ def window_dataset(
     in_cols: list[int],
     out_cols: list[int],
     batch_size: int,
-    shuffle: bool = False,
-    seed: int | None = None,
+    order: EpochRandom | None = None,
 ):
-    """A ``tf.data.Dataset`` of ``((B, L, in), (B, H, out))`` batches gathered on the fly (no copies of windows)."""
+    """A ``tf.data.Dataset`` of ``((B, L, in), (B, H, out))`` batches gathered on the fly (no copies of windows).
+
+    With ``order`` the origins are shuffled every epoch by ``order.generator()``, so epoch ``e``'s
+    batches depend on the seed and ``e`` only (a resumed run sees the same ones); without, they
+    come in time order.
+    """
     import tensorflow as tf
 
+    from seqkit.data.pipeline import MAP_PARALLELISM, finish_pipeline
+
+    origins = np.asarray(origins, np.int64)
     v = tf.constant(np.asarray(values, np.float32))
     v_in = tf.gather(v, in_cols, axis=1)
     v_out = tf.gather(v, out_cols, axis=1)
     back = tf.range(-input_length, 0, dtype=tf.int64)
     ahead = tf.range(horizon, dtype=tf.int64)
-    ds = tf.data.Dataset.from_tensor_slices(np.asarray(origins, np.int64))
-    if shuffle:
-        ds = ds.shuffle(len(origins), seed=seed, reshuffle_each_iteration=True)
+    if order is None:
+        ds = tf.data.Dataset.from_tensor_slices(origins)
+    else:
+
+        def epoch_origins():
+            yield order.generator().permutation(origins)  # one array per epoch: no Python per window
+
+        ds = tf.data.Dataset.from_generator(epoch_origins, output_signature=tf.TensorSpec(origins.shape, tf.int64))
+        ds = ds.unbatch()
     ds = ds.batch(batch_size)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(-(-len(origins) // batch_size)))
 
     def gather(t):
         x = tf.gather(v_in, t[:, None] + back[None, :])
         y = tf.gather(v_out, t[:, None] + ahead[None, :])
         return x, y
-
-    from seqkit.data.pipeline import MAP_PARALLELISM, finish_pipeline
 
     return finish_pipeline(ds.map(gather, num_parallel_calls=MAP_PARALLELISM, deterministic=True))
