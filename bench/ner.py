@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import data_dir_or_skip, md_table, write_result
+from bench.common import data_dir_or_skip, headline_run, md_table, write_result
 
 # Published CoNLL-2003 English test F1 (testb).
 ANCHORS = [
@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     p = argparse.ArgumentParser(prog="python -m bench.ner", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", help="run directory (default: a temporary one)")
+    p.add_argument("--run", metavar="RUN_DIR", help="measure a finished run (default: seed 1 of bench.results)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--latency-n", type=int, default=200)
     args = p.parse_args(argv)
@@ -69,16 +70,27 @@ def main(argv: list[str] | None = None) -> int:
     from seqkit.training import train
     from tasks.ner import TASK
 
-    cfg = resolve_config(TASK.config_cls, None, args.overrides)
     tmp = None
-    if args.out is None:
-        tmp = tempfile.TemporaryDirectory(prefix="bench-ner-")
-        out = Path(tmp.name) / "run"
+    wall = None
+    if args.run is None and not args.overrides and args.out is None:
+        args.run = str(headline_run("ner"))
+    if args.run:
+        from seqkit import io
+        from seqkit.training import config_from_run, load_run
+
+        run_dir, config = load_run(args.run, "ner")
+        cfg = config_from_run(TASK, config)
+        metrics = io.read_json(Path(run_dir) / "metrics.json")
     else:
-        out = Path(args.out)
-    t0 = time.perf_counter()
-    run_dir, metrics = train(TASK, cfg, DataArgs(data=str(path)), out=out, overwrite=True)
-    wall = time.perf_counter() - t0
+        cfg = resolve_config(TASK.config_cls, None, args.overrides)
+        if args.out is None:
+            tmp = tempfile.TemporaryDirectory(prefix="bench-ner-")
+            out = Path(tmp.name) / "run"
+        else:
+            out = Path(args.out)
+        t0 = time.perf_counter()
+        run_dir, metrics = train(TASK, cfg, DataArgs(data=str(path)), out=out, overwrite=True)
+        wall = time.perf_counter() - t0
 
     predictor = TASK.load(run_dir)
     test = read_conll(Path(path) / "test.txt")
@@ -108,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         "epochs": metrics["epochs"],
         "best_epoch": metrics.get("best_epoch"),
         "wall_seconds_incl_data_and_eval": wall,
+        "trained_here": not args.run,
         "target": {"test_f1": TARGET_F1, "train_minutes": TARGET_MINUTES},
         "met": {"test_f1": metrics["test_f1"] >= TARGET_F1, "train_minutes": minutes <= TARGET_MINUTES},
         **speed,
@@ -120,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         {"": "test precision", "value": result["test_precision"], "target": ""},
         {"": "test recall", "value": result["test_recall"], "target": ""},
         {"": "valid entity F1 (testa)", "value": result["valid_f1"], "target": ""},
-        {"": "training minutes (2-core CPU, shared)", "value": minutes, "target": f"<= {TARGET_MINUTES:g}"},
+        {"": "training minutes (2-core CPU)", "value": minutes, "target": f"<= {TARGET_MINUTES:g}"},
         {"": "epochs (best)", "value": f"{result['epochs']} ({result['best_epoch']})", "target": ""},
         {"": "batch tokens/s (pre-tokenised)", "value": speed["batch_tokens_per_s"], "target": ""},
         {"": "batch sentences/s (pre-tokenised)", "value": speed["batch_sentences_per_s"], "target": ""},
@@ -168,7 +181,6 @@ _SHOWN = (
     "learning_rate",
     "batch_size",
     "epochs",
-    "max_train_minutes",
     "jit_compile",
 )
 

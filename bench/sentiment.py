@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import data_dir_or_skip, md_table, write_result
+from bench.common import data_dir_or_skip, headline_run, md_table, write_result
 
 # Published IMDB test accuracies on the same 25k/25k split (no pretraining, no unlabelled data unless noted).
 ANCHORS = [
@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     tmp = None
     wall = None
     peak_rss_mb = None
+    if args.run is None and not args.overrides and args.out is None:
+        args.run = str(headline_run("sentiment"))
     if args.run:
         from seqkit import io
         from seqkit.training import config_from_run, load_run
