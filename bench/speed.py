@@ -412,12 +412,14 @@ def _measure(cfg: SpeedConfig | None, impl: str, seconds: float, lever: dict | N
         env["SEQKIT_FAST_SHARDS"] = "1"
     if impl == "seqkit_bf16grad":
         env["SEQKIT_FAST_BF16_GRADS"] = "1"
+    # Other users' work on a shared machine shows in the load; kept with each measurement.
+    load = os.getloadavg()[0]
     proc = subprocess.run(
         [sys.executable, "-m", "bench.speed", "--worker", spec], capture_output=True, text=True, env=env, check=False
     )
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT ") :])
+            return {**json.loads(line[len("RESULT ") :]), "load_1min": load}
     print(f"{cfg.name if cfg else lever}/{impl} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
     return None
 
@@ -509,7 +511,7 @@ def main(argv: list[str] | None = None) -> dict:
     if "torch" in impls and not _torch_available():
         impls.remove("torch")
         notes.append("torch is not installed (pip install -r requirements-bench.txt): PyTorch columns skipped.")
-    rows, infer_rows, headline, raw = [], [], [], {}
+    rows, infer_rows, headline, raw, loads = [], [], [], {}, []
     tf_impls = [i for i in impls if i != "torch"]
     for cfg in (c for c in CONFIGS if c.name in args.configs):
         rounds: list[dict[str, dict | None]] = []
@@ -525,6 +527,7 @@ def main(argv: list[str] | None = None) -> dict:
                     flush=True,
                 )
             rounds.append(got_round)
+            loads += [g["load_1min"] for g in got_round.values() if g]
         runs = {impl: [g[impl] for g in rounds if g[impl]] for impl in impls}
         train = {impl: _median([g["train_tokens_s"] for g in got]) for impl, got in runs.items()}
         infer = {impl: _median([g["infer_tokens_s"] for g in got]) for impl, got in runs.items()}
@@ -533,6 +536,7 @@ def main(argv: list[str] | None = None) -> dict:
             "results": {impl: _median_run(got) for impl, got in runs.items()},
             "train_tokens_s_rounds": {impl: [g["train_tokens_s"] for g in got] for impl, got in runs.items()},
             "infer_tokens_s_rounds": {impl: [g["infer_tokens_s"] for g in got] for impl, got in runs.items()},
+            "load_1min_rounds": {impl: [g["load_1min"] for g in got] for impl, got in runs.items()},
         }
         rows.append(_table_row(cfg.name, train, tf_impls, impls))
         infer_rows.append(_table_row(cfg.name, infer, tf_impls, impls))
@@ -543,7 +547,13 @@ def main(argv: list[str] | None = None) -> dict:
         if kind == "torch" and "torch" not in impls:
             continue
         got = _measure(None, kind, 0.0, lever={"lever": kind, "jit": jit})
-        lever_rows.append({"variant": label, "fwd+bwd ms": got["ms"] if got else None})
+        lever_rows.append(
+            {
+                "variant": label,
+                "fwd+bwd ms": got["ms"] if got else None,
+                "load (1 min)": got["load_1min"] if got else None,
+            }
+        )
         print(f"{label:60s} " + (f"{got['ms']:8.1f} ms" if got else "failed"), flush=True)
     md = [
         "# Recurrent training speed (tokens/s, higher is better)\n",
@@ -567,6 +577,11 @@ def main(argv: list[str] | None = None) -> dict:
             "weights and the input on every row (best of 5, ms)\n",
             md_table(lever_rows),
         ]
+    if loads:
+        notes.append(
+            f"1-minute load average when each training measurement started: {min(loads):.1f} to {max(loads):.1f}, "
+            f"median {_median(loads):.1f} ({os.cpu_count()} cores; a measurement itself adds up to {args.threads})."
+        )
     if notes:
         md.append("\n" + "\n".join(notes) + "\n")
     write_result(
