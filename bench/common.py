@@ -32,8 +32,37 @@ def environment() -> dict[str, Any]:
         "keras": keras.__version__,
         "cpus": os.cpu_count(),
         "machine": platform.machine(),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "command": command(),
     }
+
+
+def command(argv: list[str] | None = None) -> str:
+    """The command line that ran, with no path of the machine in it.
+
+    ``python -m bench.x`` puts the script's absolute path in ``sys.argv[0]``: it is written back
+    as the module. Other absolute paths become relative to the repository, or keep only their
+    last part (``.../name``) when they lie outside it.
+    """
+    argv = list(sys.argv if argv is None else argv)
+    repo = RESULTS.parent.parent
+    head: list[str] = []
+    if argv:
+        script = Path(argv[0])
+        if script.suffix == ".py" and script.resolve().is_relative_to(repo):
+            module = script.resolve().relative_to(repo).with_suffix("").parts
+            head = ["-m", ".".join(module[:-1] if module[-1] == "__main__" else module)]
+        else:
+            head = [_portable(argv[0], repo)]
+    return " ".join(["python", *head, *(_portable(a, repo) for a in argv[1:])])
+
+
+def _portable(arg: str, repo: Path) -> str:
+    key, eq, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
+    if not value.startswith("/"):
+        return arg
+    path = Path(value).resolve()
+    value = str(path.relative_to(repo)) if path.is_relative_to(repo) else f".../{path.name}"
+    return key + eq + value
 
 
 def write_result(name: str, data: dict[str, Any], markdown: str, module: str | None = None) -> Path:

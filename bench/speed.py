@@ -15,7 +15,12 @@ Columns:
     keras_xla   the same, ``jit_compile=True``
     torch       ``torch.nn.LSTM``/``GRU`` with the same shapes (skipped if torch is missing)
 
-Run: ``flock /tmp/seqkit-cpu.lock .venv/bin/python -m bench.speed``
+Both sides do the same work: the padded config runs the LSTM over the whole padded tensor on
+both sides with the loss masked at the padding (no ``pack_padded_sequence``: a right-padded
+one-directional LSTM with a masked loss does not need it), and the ``charlm_task`` config is
+the char-LM task's own model and training step (``tasks/charlm.py``) against its PyTorch twin.
+
+Run: ``python -m bench.speed``
 """
 
 from __future__ import annotations
@@ -35,21 +40,28 @@ VOCAB, EMBED, BATCH, STEPS = 65, 64, 64, 100
 
 @dataclass(frozen=True)
 class SpeedConfig:
-    """One model shape: Embedding(65, 64) -> recurrent stack -> Dense(65), batch 64 x 100 steps, Adam."""
+    """One model: Embedding(65, 64) -> recurrent stack -> Dense(65), batch x steps tokens, Adam."""
 
     name: str
     cell: str = "lstm"
     units: tuple[int, ...] = (256,)
     bidirectional: bool = False
-    padded: bool = False  # lengths drawn from [STEPS / 2, STEPS], right-padded, loss masked
+    padded: bool = False  # lengths drawn from [steps / 2, steps], right-padded, loss masked
+    batch: int = BATCH
+    steps: int = STEPS
+    # The char-LM task's default model and train step (dropout, Adam at its rate, global-norm
+    # clipping, state carried across batches) instead of the plain model above.
+    charlm_task: bool = False
 
 
 CONFIGS = [
-    SpeedConfig("lstm256_charlm"),
+    SpeedConfig("lstm256"),
     SpeedConfig("gru256", cell="gru"),
     SpeedConfig("bilstm256", bidirectional=True),
     SpeedConfig("lstm256x2_stacked", units=(256, 256)),
     SpeedConfig("lstm256_padded", padded=True),
+    # tasks/charlm.py CharLMConfig's defaults; _charlm_task_config checks they still agree.
+    SpeedConfig("charlm_task", units=(256, 256), batch=32, steps=64, charlm_task=True),
 ]
 IMPLS = ["seqkit", "seqkit_xla", "seqkit_tfloop", "seqkit_bf16grad", "keras", "keras_xla", "torch"]
 
@@ -58,14 +70,12 @@ def _batch(cfg: SpeedConfig, seed: int = 0):
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    x = rng.integers(1, VOCAB, (BATCH, STEPS)).astype("int64")
-    y = rng.integers(1, VOCAB, (BATCH, STEPS)).astype("int64")
-    lengths = np.full(BATCH, STEPS)
+    x = rng.integers(1, VOCAB, (cfg.batch, cfg.steps)).astype("int64")
+    y = rng.integers(1, VOCAB, (cfg.batch, cfg.steps)).astype("int64")
     if cfg.padded:
-        lengths = rng.integers(STEPS // 2, STEPS + 1, BATCH)
-        for i, n in enumerate(lengths):
+        for i, n in enumerate(rng.integers(cfg.steps // 2, cfg.steps + 1, cfg.batch)):
             x[i, n:] = 0
-    return x, y, lengths
+    return x, y
 
 
 def _timed(step, seconds: float) -> tuple[float, float]:
@@ -82,6 +92,18 @@ def _timed(step, seconds: float) -> tuple[float, float]:
     return n / (time.perf_counter() - t0), warm
 
 
+def _charlm_task_config(cfg: SpeedConfig, implementation: str = "auto", jit_compile: bool = False):
+    """The char-LM task's default config; fails if ``cfg`` no longer describes its model."""
+    from tasks.charlm import CharLMConfig
+
+    task = CharLMConfig(implementation=implementation, jit_compile=jit_compile)
+    got = (task.cell, tuple(task.units), task.embedding_dim, task.batch_size, task.seq_len)
+    want = (cfg.cell, cfg.units, EMBED, cfg.batch, cfg.steps)
+    if got != want:
+        raise SystemExit(f"{cfg.name} describes {want}, but tasks/charlm.py's defaults are {got}: update CONFIGS")
+    return task
+
+
 def _keras_worker(cfg: SpeedConfig, impl: str, seconds: float) -> dict:
     import keras
     import tensorflow as tf
@@ -93,20 +115,46 @@ def _keras_worker(cfg: SpeedConfig, impl: str, seconds: float) -> dict:
     # Op determinism makes Keras drop jit_compile=True, so it stays off here.
     set_seed(0, deterministic=False)
     jit = impl.endswith("_xla")
-    inp = keras.Input((STEPS,), dtype="int32")
-    h = keras.layers.Embedding(VOCAB, EMBED, mask_zero=cfg.padded)(inp)
-    h = recurrent_stack(
-        cfg.cell,
-        list(cfg.units),
-        bidirectional=cfg.bidirectional,
-        return_sequences=True,
-        implementation="keras" if impl.startswith("keras") else "auto",
-    )(h)
-    model = keras.Model(inp, keras.layers.Dense(VOCAB)(h))
-    model.compile(
-        keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=jit
-    )
-    assert model.jit_compile == jit
+    implementation = "keras" if impl.startswith("keras") else "auto"
+    x, y = _batch(cfg)
+    if cfg.charlm_task:
+        from seqkit.tbptt import TBPTTTrainer
+        from tasks.charlm import build_char_model
+
+        model = build_char_model(_charlm_task_config(cfg, implementation, jit), VOCAB)
+        trainer = TBPTTTrainer(model, jit_compile=jit)
+        xs, ys = tf.constant(x.astype("int32")), tf.constant(y.astype("int32"))
+        states = [trainer.zero_state(cfg.batch)]
+
+        def train(n):
+            # The task's loop: each step starts from the state the previous one ended in.
+            for _ in range(n):
+                loss, states[0] = trainer.train_step(xs, ys, states[0])
+            float(loss)
+
+    else:
+        inp = keras.Input((cfg.steps,), dtype="int32")
+        h = keras.layers.Embedding(VOCAB, EMBED, mask_zero=cfg.padded)(inp)
+        h = recurrent_stack(
+            cfg.cell,
+            list(cfg.units),
+            bidirectional=cfg.bidirectional,
+            return_sequences=True,
+            implementation=implementation,
+        )(h)
+        model = keras.Model(inp, keras.layers.Dense(VOCAB)(h))
+        # With mask_zero the mask reaches the loss: padded positions count for nothing.
+        model.compile(
+            keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=jit
+        )
+        assert model.jit_compile == jit
+        # The same pipeline ending the tasks use: with tf.data autotuning on, its model thread
+        # competes with the training step for the core (about 30% slower steps on one pinned core).
+        ds = finish_pipeline(tf.data.Dataset.from_tensors((x.astype("int32"), y.astype("int32"))).repeat())
+
+        def train(n):
+            model.fit(ds, steps_per_epoch=n, epochs=1, verbose=0)
+
     rnn_types = sorted(
         {
             type(layer).__name__
@@ -114,14 +162,6 @@ def _keras_worker(cfg: SpeedConfig, impl: str, seconds: float) -> dict:
             if "LSTM" in type(layer).__name__ or "GRU" in type(layer).__name__
         }
     )
-    x, y, _ = _batch(cfg)
-    # The same pipeline ending the tasks use: with tf.data autotuning on, its model thread
-    # competes with the training step for the core (about 30% slower steps on one pinned core).
-    ds = finish_pipeline(tf.data.Dataset.from_tensors((x.astype("int32"), y.astype("int32"))).repeat())
-
-    def train(n):
-        model.fit(ds, steps_per_epoch=n, epochs=1, verbose=0)
-
     steps_s, warm = _timed(train, seconds)
     fwd = tf.function(lambda t: model(t, training=False), jit_compile=jit)
     xt = tf.constant(x.astype("int32"))
@@ -132,8 +172,8 @@ def _keras_worker(cfg: SpeedConfig, impl: str, seconds: float) -> dict:
 
     infer_s, _ = _timed(infer, seconds / 2)
     return {
-        "train_tokens_s": steps_s * BATCH * STEPS,
-        "infer_tokens_s": infer_s * BATCH * STEPS,
+        "train_tokens_s": steps_s * cfg.batch * cfg.steps,
+        "infer_tokens_s": infer_s * cfg.batch * cfg.steps,
         "warmup_s": warm,
         "layers": rnn_types,
     }
@@ -146,58 +186,70 @@ def _torch_worker(cfg: SpeedConfig, seconds: float) -> dict:
     rnn_cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cfg.cell]
     units = cfg.units[0]
     assert all(u == units for u in cfg.units)
+    task = _charlm_task_config(cfg) if cfg.charlm_task else None
+    # torch.nn.LSTM's dropout acts between stacked layers, as the task's inter_dropout does.
+    inter_dropout, output_dropout = (task.inter_dropout, task.output_dropout) if task else (0.0, 0.0)
 
     class Model(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.embed = torch.nn.Embedding(VOCAB, EMBED, padding_idx=0)
+            self.embed = torch.nn.Embedding(VOCAB, EMBED)
             self.rnn = rnn_cls(
-                EMBED, units, num_layers=len(cfg.units), batch_first=True, bidirectional=cfg.bidirectional
+                EMBED,
+                units,
+                num_layers=len(cfg.units),
+                batch_first=True,
+                bidirectional=cfg.bidirectional,
+                dropout=inter_dropout,
             )
+            self.drop = torch.nn.Dropout(output_dropout)
             self.out = torch.nn.Linear(units * (2 if cfg.bidirectional else 1), VOCAB)
 
-        def forward(self, x, lengths):
-            h = self.embed(x)
-            if cfg.padded:
-                packed = torch.nn.utils.rnn.pack_padded_sequence(h, lengths, batch_first=True, enforce_sorted=False)
-                h, _ = torch.nn.utils.rnn.pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=STEPS)
-            else:
-                h = self.rnn(h)[0]
-            return self.out(h)
+        def forward(self, x, state=None):
+            # Padded batches too run over the whole padded tensor: right padding cannot reach
+            # the valid steps of a one-directional RNN, and the loss ignores the padded ones.
+            h, state = self.rnn(self.embed(x), state)
+            return self.out(self.drop(h)), state
 
-    x, y, lengths = _batch(cfg)
-    xt, yt, lt = torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(lengths)
+    x, y = _batch(cfg)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     if cfg.padded:
         yt = yt.masked_fill(xt == 0, -100)  # ignored by cross_entropy, like Keras' masked loss
     model = Model()
-    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    opt = torch.optim.Adam(model.parameters(), task.learning_rate if task else 1e-3)
+    state = [None]
 
     def train(n):
+        model.train()
         for _ in range(n):
             opt.zero_grad()
-            loss = torch.nn.functional.cross_entropy(
-                model(xt, lt).reshape(-1, VOCAB), yt.reshape(-1), ignore_index=-100
-            )
+            logits, new_state = model(xt, state[0])
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, VOCAB), yt.reshape(-1), ignore_index=-100)
             loss.backward()
+            if task:
+                # As the task trains: global-norm clipping, the state carried to the next batch.
+                torch.nn.utils.clip_grad_norm_(model.parameters(), task.clipnorm)
+                state[0] = tuple(s.detach() for s in new_state)
             opt.step()
 
     steps_s, warm = _timed(train, seconds)
 
     def infer(n):
+        model.eval()
         with torch.inference_mode():
             for _ in range(n):
-                model(xt, lt)
+                model(xt)
 
     infer_s, _ = _timed(infer, seconds / 2)
     return {
-        "train_tokens_s": steps_s * BATCH * STEPS,
-        "infer_tokens_s": infer_s * BATCH * STEPS,
+        "train_tokens_s": steps_s * cfg.batch * cfg.steps,
+        "infer_tokens_s": infer_s * cfg.batch * cfg.steps,
         "warmup_s": warm,
         "layers": [rnn_cls.__name__],
     }
 
 
-# --- Levers: one LSTM(256) layer, forward + backward, batch 64 x 100 steps x 64 features ---
+# --- Levers: one LSTM(256) layer, forward + backward (input and weight gradients), batch 64 x 100 x 64 ---
 
 LEVERS = [
     ("keras.layers.LSTM, graph", "keras", False),
@@ -238,7 +290,9 @@ def _lever_worker(kind: str, jit: bool) -> dict:
         x = torch.randn(batch, steps, feat, requires_grad=True)
 
         def step():
+            # The weights' and the input's gradients, as the TensorFlow rows compute.
             layer.zero_grad()
+            x.grad = None
             y = layer(x)[0]
             (y * y).sum().backward()
 
@@ -307,10 +361,13 @@ def _lever_worker(kind: str, jit: bool) -> dict:
 
     @tf.function(jit_compile=jit)
     def step():
+        # The input's gradient too, as torch.nn.LSTM's row computes it (a layer after an embedding
+        # or another layer needs it): left out, the graph may prune that work from these rows only.
         with tf.GradientTape() as tape:
+            tape.watch(x)
             y = tf.cast(forward(x, *variables), tf.float32)
             loss = tf.reduce_sum(y * y)
-        return tape.gradient(loss, variables)
+        return tape.gradient(loss, [x, *variables])
 
     return {"ms": _best_ms(lambda: [g.numpy() for g in step()])}
 
@@ -355,14 +412,61 @@ def _measure(cfg: SpeedConfig | None, impl: str, seconds: float, lever: dict | N
         env["SEQKIT_FAST_SHARDS"] = "1"
     if impl == "seqkit_bf16grad":
         env["SEQKIT_FAST_BF16_GRADS"] = "1"
+    # Other users' work on a shared machine shows in the load; kept with each measurement.
+    load = os.getloadavg()[0]
     proc = subprocess.run(
         [sys.executable, "-m", "bench.speed", "--worker", spec], capture_output=True, text=True, env=env, check=False
     )
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT ") :])
+            return {**json.loads(line[len("RESULT ") :]), "load_1min": load}
     print(f"{cfg.name if cfg else lever}/{impl} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
     return None
+
+
+def _median(values: list[float]) -> float | None:
+    """The median (the lower middle value for an even count), None for no values."""
+    return sorted(values)[(len(values) - 1) // 2] if values else None
+
+
+def _describe(cfg: SpeedConfig) -> str:
+    layers = ("bidirectional " if cfg.bidirectional else "") + f"{cfg.cell.upper()}({cfg.units[0]})"
+    if len(cfg.units) > 1:
+        layers = f"{len(cfg.units)} x {layers}"
+    text = f"{layers}, batch {cfg.batch} x {cfg.steps}"
+    if cfg.padded:
+        text += f", right-padded (lengths {cfg.steps // 2}-{cfg.steps}), masked loss"
+    if cfg.charlm_task:
+        text = f"char-LM task's model: {text}, dropout, Adam + global-norm clipping, state carried"
+    return text
+
+
+def _table_row(name: str, values: dict[str, float | None], tf_impls: list[str], impls: list[str]) -> dict:
+    """Tokens/s of every implementation, then each TensorFlow one over PyTorch and seqkit over Keras."""
+    row: dict = {"config": name, **{impl: values[impl] for impl in impls}}
+    for impl in tf_impls:
+        if values[impl] and values.get("torch"):
+            row[f"{impl}/torch"] = values[impl] / values["torch"]
+    if values.get("seqkit") and values.get("keras"):
+        row["seqkit/keras"] = values["seqkit"] / values["keras"]
+    return row
+
+
+def _headline_row(cfg: SpeedConfig, train: dict, infer: dict, rounds: list[dict]) -> dict:
+    paired = [
+        g["seqkit"]["train_tokens_s"] / g["torch"]["train_tokens_s"] for g in rounds if g["seqkit"] and g["torch"]
+    ]
+    return {
+        "config": cfg.name,
+        "model": _describe(cfg),
+        "train seqkit": train["seqkit"],
+        "train torch": train["torch"],
+        "train seqkit/torch": train["seqkit"] / train["torch"],
+        "paired per round": " / ".join(f"{r:.2f}" for r in paired),
+        "inference seqkit": infer["seqkit"],
+        "inference torch": infer["torch"],
+        "inference seqkit/torch": infer["seqkit"] / infer["torch"] if infer["seqkit"] and infer["torch"] else None,
+    }
 
 
 def _median_run(runs: list[dict]) -> dict | None:
@@ -407,75 +511,94 @@ def main(argv: list[str] | None = None) -> dict:
     if "torch" in impls and not _torch_available():
         impls.remove("torch")
         notes.append("torch is not installed (pip install -r requirements-bench.txt): PyTorch columns skipped.")
-    rows, raw = [], {}
+    rows, infer_rows, headline, raw, loads = [], [], [], {}, []
+    tf_impls = [i for i in impls if i != "torch"]
     for cfg in (c for c in CONFIGS if c.name in args.configs):
-        runs: dict[str, list[dict]] = {impl: [] for impl in impls}
+        rounds: list[dict[str, dict | None]] = []
         for r in range(args.repeats):
             # Each round starts with a different implementation, so a slow spell of the
             # machine does not always land on the same column.
+            got_round: dict[str, dict | None] = {}
             for impl in impls[r % len(impls) :] + impls[: r % len(impls)]:
-                got = _measure(cfg, impl, args.seconds)
-                if got:
-                    runs[impl].append(got)
+                got = got_round[impl] = _measure(cfg, impl, args.seconds)
                 print(
                     f"{cfg.name:20s} {impl:14s} round {r + 1}: "
                     + (f"{got['train_tokens_s']:9.0f} tok/s" if got else "failed"),
                     flush=True,
                 )
-        res = {impl: _median_run(got) for impl, got in runs.items()}
+            rounds.append(got_round)
+            loads += [g["load_1min"] for g in got_round.values() if g]
+        runs = {impl: [g[impl] for g in rounds if g[impl]] for impl in impls}
+        train = {impl: _median([g["train_tokens_s"] for g in got]) for impl, got in runs.items()}
+        infer = {impl: _median([g["infer_tokens_s"] for g in got]) for impl, got in runs.items()}
         raw[cfg.name] = {
             "config": asdict(cfg),
-            "results": res,
+            "results": {impl: _median_run(got) for impl, got in runs.items()},
             "train_tokens_s_rounds": {impl: [g["train_tokens_s"] for g in got] for impl, got in runs.items()},
+            "infer_tokens_s_rounds": {impl: [g["infer_tokens_s"] for g in got] for impl, got in runs.items()},
+            "load_1min_rounds": {impl: [g["load_1min"] for g in got] for impl, got in runs.items()},
         }
-        row = {"config": cfg.name}
-        for impl in impls:
-            row[impl] = res[impl]["train_tokens_s"] if res[impl] else None
-        base = res.get("torch")
-        for impl in ("seqkit", "seqkit_xla", "seqkit_tfloop", "seqkit_bf16grad", "keras", "keras_xla"):
-            if impl in impls and res[impl] and base:
-                row[f"{impl}/torch"] = res[impl]["train_tokens_s"] / base["train_tokens_s"]
-        if res.get("seqkit") and res.get("keras"):
-            row["seqkit/keras"] = res["seqkit"]["train_tokens_s"] / res["keras"]["train_tokens_s"]
-        rows.append(row)
+        rows.append(_table_row(cfg.name, train, tf_impls, impls))
+        infer_rows.append(_table_row(cfg.name, infer, tf_impls, impls))
+        if train.get("seqkit") and train.get("torch"):
+            headline.append(_headline_row(cfg, train, infer, rounds))
     lever_rows = []
     for label, kind, jit in [] if args.no_levers else LEVERS:
         if kind == "torch" and "torch" not in impls:
             continue
         got = _measure(None, kind, 0.0, lever={"lever": kind, "jit": jit})
-        lever_rows.append({"variant": label, "fwd+bwd ms": got["ms"] if got else None})
+        lever_rows.append(
+            {
+                "variant": label,
+                "fwd+bwd ms": got["ms"] if got else None,
+                "load (1 min)": got["load_1min"] if got else None,
+            }
+        )
         print(f"{label:60s} " + (f"{got['ms']:8.1f} ms" if got else "failed"), flush=True)
-    infer_rows = []
-    for name, item in raw.items():
-        row = {"config": name}
-        for impl, got in item["results"].items():
-            row[impl] = got["infer_tokens_s"] if got else None
-        infer_rows.append(row)
     md = [
         "# Recurrent training speed (tokens/s, higher is better)\n",
-        f"Embedding({VOCAB}, {EMBED}) -> recurrent stack -> Dense({VOCAB}), batch {BATCH} x {STEPS} steps, Adam; "
+        f"Embedding({VOCAB}, {EMBED}) -> recurrent stack -> Dense({VOCAB}), Adam, the batch of each config; "
         f"{os.cpu_count()} CPU cores, {args.threads} thread(s) per framework; "
         f"about {args.seconds:g} s timed per cell after a warm-up; each cell is the median of "
-        f"{args.repeats} round(s), the implementations in a rotating order.\n",
+        f"{args.repeats} round(s), the implementations in a rotating order within one run.\n",
+        "## seqkit (default) against PyTorch\n",
+        "Both sides do the same work: same shapes, same lengths, same loss masking; the padded batch "
+        "runs over the padded tensor on both sides (no packing). Ratios above 1: seqkit faster. "
+        "Paired: seqkit / PyTorch within each round.\n",
+        md_table(headline),
+        "\n## Training, every implementation (tokens/s)\n",
         md_table(rows),
         "\n## Inference (forward pass of the same batch, tokens/s)\n",
         md_table(infer_rows),
     ]
     if lever_rows:
         md += [
-            "\n## Levers: one LSTM(256) layer, forward + backward of batch 64 x 100 x 64 (best of 5, ms)\n",
+            "\n## Levers: one LSTM(256) layer, forward + backward of batch 64 x 100 x 64, gradients of the "
+            "weights and the input on every row (best of 5, ms)\n",
             md_table(lever_rows),
         ]
+    if loads:
+        notes.append(
+            f"1-minute load average when each training measurement started: {min(loads):.1f} to {max(loads):.1f}, "
+            f"median {_median(loads):.1f} ({os.cpu_count()} cores; a measurement itself adds up to {args.threads})."
+        )
     if notes:
         md.append("\n" + "\n".join(notes) + "\n")
     write_result(
         args.out,
-        {"train": rows, "inference": infer_rows, "levers": lever_rows, "raw": raw, "notes": notes},
+        {
+            "headline": headline,
+            "train": rows,
+            "inference": infer_rows,
+            "levers": lever_rows,
+            "raw": raw,
+            "notes": notes,
+        },
         "\n".join(md),
         module="speed",
     )
     print("\n".join(md))
-    return {"train": rows, "inference": infer_rows}
+    return {"headline": headline, "train": rows, "inference": infer_rows}
 
 
 if __name__ == "__main__":
